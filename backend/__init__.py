@@ -1,0 +1,20 @@
+"""radfeat: deep features and pathology predictions from folders of chest X-rays.
+
+The public Python API is :func:`radfeat.extract`; the CLI (``radfeat``), the local
+backend and the desktop app all go through it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "extract"]
+
+
+def extract(*args: Any, **kwargs: Any) -> Any:
+    """Run an extraction; see :func:`radfeat.extraction.extract` for the arguments."""
+    from .extraction import extract as _extract
+
+    return _extract(*args, **kwargs)

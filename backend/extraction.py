@@ -1,0 +1,275 @@
+"""The extraction job: discover → decode/preprocess (worker threads) → ONNX batches → table.
+
+This is the one code path behind ``radfeat extract``, the backend's jobs and
+``radfeat.extract(...)``.  Decoding runs in a small thread pool (Pillow, NumPy and
+ONNX Runtime release the GIL) while the main thread runs inference, with a
+bounded read-ahead window so memory stays flat whatever the dataset size.
+A bad image becomes a line in the errors file; Ctrl-C, ``kill -9`` or a cancel
+leave the finished rows in ``<output>.partial``, and the same command resumes.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import platform
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .catalog import Catalog, WeightSet
+from .discovery import ImageRef, discover
+from .images import ImageError, read_gray
+from .options import ExtractOptions, OptionsError, Problem, check
+from .preprocess import make as make_preprocess
+from .table import PartialTable, finalize_plain, header, sidecar, write_errors, write_json
+
+logger = logging.getLogger("radfeat")
+
+
+@dataclass
+class Progress:
+    stage: str
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    images_per_s: float = 0.0
+    eta_s: float | None = None
+    message: str = ""
+
+
+@dataclass
+class Summary:
+    output: str
+    errors_path: str
+    provenance_path: str
+    ok: int = 0
+    failed: int = 0
+    resumed: int = 0
+    total: int = 0
+    cancelled: bool = False
+    seconds: float = 0.0
+    images_per_s: float = 0.0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    master_table: dict[str, Any] | None = None
+    provider: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Loaded:
+    __slots__ = ("ref", "x", "error")
+
+    def __init__(self, ref: ImageRef, x: np.ndarray | None, error: str | None) -> None:
+        self.ref, self.x, self.error = ref, x, error
+
+
+def _load(ref: ImageRef, pre: Callable[[np.ndarray, float], np.ndarray]) -> _Loaded:
+    try:
+        pixels, maxval = read_gray(ref.path)
+        return _Loaded(ref, pre(pixels, maxval), None)
+    except ImageError as exc:
+        return _Loaded(ref, None, str(exc))
+    except Exception as exc:  # one bad case gives a log line, never a crashed run
+        return _Loaded(ref, None, f"unexpected error: {type(exc).__name__}: {exc}")
+
+
+def ensure_weights(ws: WeightSet, log: Callable[[str], None]) -> None:
+    if ws.downloaded:
+        return
+    if not ws.url:
+        raise OptionsError([Problem("weights", f"Weights file for '{ws.name}' is missing: {ws.path}")])
+    from .download import fetch
+
+    log(f"Downloading {ws.name} weights (first use)...")
+    fetch(ws, log=log)
+
+
+def _options_from(options: ExtractOptions | None, kwargs: dict[str, Any]) -> ExtractOptions:
+    if options is None:
+        return ExtractOptions.from_dict(kwargs)
+    return replace(options, **kwargs) if kwargs else options
+
+
+def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progress], None] | None = None,
+            cancel: threading.Event | None = None, log: Callable[[str], None] | None = None,
+            **kwargs: Any) -> Summary:
+    """Extract features for every image of ``options.input``; see :class:`ExtractOptions`.
+
+    Raises :class:`OptionsError` (before any work) when options are invalid.
+    Returns a :class:`Summary`; ``summary.cancelled`` is true when ``cancel`` was set.
+    """
+    opts = _options_from(options, kwargs)
+    log = log or logger.info
+    report = progress or (lambda p: None)
+    cancel = cancel or threading.Event()
+    check(opts)
+    t_start = time.perf_counter()
+
+    ws = Catalog().get(opts.weights)
+    root = Path(opts.input).expanduser().resolve()
+    report(Progress("discovering", message=f"Looking for images in {root}"))
+    found = discover(root, opts.depth, opts.select)
+    for path, reason in found.problems:
+        log(f"Folder problem: {path}: {reason}")
+    if not found.images:
+        where = f"{opts.depth} folder level{'s' if opts.depth > 1 else ''} below {root}"
+        raise OptionsError([Problem("input", f"No JPG or PNG images found {where}")])
+    output = opts.output_path()
+
+    report(Progress("preparing model", total=len(found.images), message=f"Preparing {ws.name}"))
+    ensure_weights(ws, log)
+    from .export import export
+    from .sessions import DenseNetSession, default_threads
+
+    info = export(ws, log=log)
+    model_path = info.path
+    if opts.precision == "int8":
+        from .quantize import quantized
+
+        model_path = quantized(info.path, log=log)
+    threads = opts.threads or default_threads()
+    session = DenseNetSession(model_path, opts.device, threads, log=log)
+    pre = make_preprocess(opts.preprocess, ws.input_size)
+
+    columns = header(opts.depth, opts.prefix, opts.features, info.num_features, info.num_classes)
+    fingerprint = {
+        "input": str(root), "depth": opts.depth, "select": sorted(opts.select) if opts.select else None,
+        "weights": ws.name, "weights_sha256": info.weights_sha256, "preprocess": opts.preprocess,
+        "precision": opts.precision, "features": sorted(opts.features), "prefix": opts.prefix,
+    }
+    partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log)
+    todo = [ref for ref in found.images if ref.key not in partial.done]
+    resumed = len(found.images) - len(todo)
+    total = len(found.images)
+    errors: list[tuple[str, str]] = []
+    want_dense = "dense" in opts.features
+    want_pred = "predictions" in opts.features
+    done = resumed
+    processed = 0
+    t_loop = time.perf_counter()
+    report(Progress("extracting", done=done, total=total, message=f"{len(todo)} image(s) to process"))
+    log(f"{total} image(s) found, {resumed} already done; model {ws.name} on {session.provider}, "
+        f"{opts.preprocess} preprocessing, batch {opts.batch_size}")
+
+    bs = opts.batch_size
+    workers = max(1, min(threads, 8))
+    window = bs * 2 + workers  # read-ahead bound: decoded inputs in memory at any time
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="radfeat-decode") as pool:
+            pending: collections.deque[Future[_Loaded]] = collections.deque()
+            source = iter(todo)
+
+            def refill() -> None:
+                while len(pending) < window:
+                    ref = next(source, None)
+                    if ref is None:
+                        return
+                    pending.append(pool.submit(_load, ref, pre))
+
+            refill()
+            while pending and not cancel.is_set():
+                batch: list[_Loaded] = []
+                while pending and len(batch) < bs:
+                    item = pending.popleft().result()
+                    refill()
+                    if item.error is None:
+                        batch.append(item)
+                    else:
+                        errors.append((str(item.ref.path), item.error))
+                        log(f"Skipped {item.ref.path}: {item.error}")
+                        done += 1
+                if batch:
+                    x = np.stack([b.x for b in batch])[:, None]
+                    preds, feats = session.run(x)
+                    blocks = ([feats] if want_dense else []) + ([preds] if want_pred else [])
+                    partial.append([b.ref for b in batch], blocks)
+                    done += len(batch)
+                processed = done - resumed
+                elapsed = time.perf_counter() - t_loop
+                rate = processed / elapsed if elapsed > 0 else 0.0
+                eta = (total - done) / rate if rate > 0 else None
+                report(Progress("extracting", done=done, total=total, failed=len(errors), images_per_s=rate,
+                                eta_s=eta))
+            if cancel.is_set():
+                for fut in pending:
+                    fut.cancel()
+    finally:
+        partial.close()
+
+    elapsed = time.perf_counter() - t_loop
+    rate = processed / elapsed if elapsed > 0 and processed else 0.0
+    errors_path = sidecar(output, ".errors.csv")
+    prov_path = sidecar(output, ".json")
+    summary = Summary(
+        output=str(output), errors_path=str(errors_path), provenance_path=str(prov_path),
+        ok=partial.rows, failed=len(errors), resumed=resumed, total=total, cancelled=cancel.is_set(),
+        images_per_s=rate, errors=[{"path": p, "reason": r} for p, r in errors], provider=session.provider,
+    )
+    write_errors(errors_path, errors)
+    if summary.cancelled:
+        summary.seconds = time.perf_counter() - t_start
+        log(f"Cancelled: {partial.rows} row(s) kept in {partial.path}; run again with the same options to resume")
+        report(Progress("cancelled", done=done, total=total, failed=len(errors)))
+        return summary
+
+    report(Progress("writing", done=done, total=total, failed=len(errors), message=f"Writing {output.name}"))
+    if opts.master_table is not None:
+        from .master import build_master
+        from .table import write_parquet_from_csv
+
+        target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
+        mreport = build_master(partial.path, target, opts.master_table, opts.depth,
+                               listing_path=sidecar(output, ".unmatched.csv"))
+        if opts.format == "parquet":
+            write_parquet_from_csv(target, output)
+            target.unlink(missing_ok=True)
+        summary.master_table = mreport.to_json()
+        partial.discard()
+        log("Master table: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in mreport.to_json().items()))
+    else:
+        finalize_plain(partial, output, opts.format)
+        partial.discard()
+
+    summary.seconds = time.perf_counter() - t_start
+    write_json(prov_path, provenance(opts, ws, info, session.provider, summary, threads))
+    report(Progress("done", done=done, total=total, failed=len(errors), images_per_s=rate, eta_s=0.0,
+                    message=f"Wrote {output}"))
+    log(f"Wrote {output}: {summary.ok} row(s), {summary.failed} failed, {rate:.1f} images/s")
+    return summary
+
+
+def provenance(opts: ExtractOptions, ws: WeightSet, info: Any, provider: str, summary: Summary,
+               threads: int) -> dict[str, Any]:
+    """Settings, versions and counts recorded beside every table."""
+    import onnxruntime
+
+    return {
+        "radfeat": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "weights": {"name": ws.name, "sha256": info.weights_sha256, "source": ws.source, "labels": list(ws.labels),
+                    "op_threshs": ws.thresholds_array() and [None if t != t else t for t in ws.thresholds_array()]},
+        "export": {"onnx": Path(info.path).name, "max_pred_diff": info.max_pred_diff,
+                   "max_feat_diff": info.max_feat_diff},
+        "preprocess": opts.preprocess,
+        "precision": opts.precision,
+        "onnxruntime": {"version": onnxruntime.__version__, "provider": provider, "threads": threads},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "options": opts.to_dict(),
+        "counts": {"images": summary.total, "ok": summary.ok, "failed": summary.failed,
+                   "resumed": summary.resumed,
+                   "unmatched": None if summary.master_table is None else {
+                       k: summary.master_table[k] for k in ("images_without_date", "dates_without_image")}},
+        "master_table": summary.master_table,
+        "seconds": round(summary.seconds, 3),
+        "images_per_s": round(summary.images_per_s, 3),
+    }

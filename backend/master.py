@@ -1,0 +1,122 @@
+"""Master-table mode: join the rows to the dates CSV, keep the patient column (MEDprofiles layout).
+
+Like MEDomics, rows are joined on the image file name; the patient level column
+comes first, the date column second, then the features; the other level columns
+and ``filename`` are dropped.  Unlike a silent inner join, every image without a
+date, date without an image, duplicate file name and unparseable date is counted
+and listed in ``<output>.unmatched.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .atomic import atomic_path
+from .dates import read_dates
+from .options import MasterTableOptions
+
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass
+class MasterReport:
+    rows: int = 0
+    images_without_date: int = 0
+    dates_without_image: int = 0
+    duplicate_filenames: int = 0
+    duplicate_dates: int = 0
+    unparseable_dates: int = 0
+    ids_without_digits: int = 0
+    listing: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "listing"}
+
+
+def patient_id_int(value: str) -> str:
+    """``p123`` → ``123``: the first run of digits (MEDomics' "patient id as integer")."""
+    m = _DIGITS.search(value)
+    return str(int(m.group())) if m else value
+
+
+def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
+                 listing_path: Path | None = None) -> MasterReport:
+    """Stream ``raw_csv`` (plain layout) into the master table at ``dest`` (CSV, atomic)."""
+    report = MasterReport()
+    dates = read_dates(Path(mt.dates_csv).expanduser(), mt.filename_column, mt.date_column)
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for fname, date in zip(dates[mt.filename_column], dates[mt.date_column], strict=True):
+        by_name[fname.strip()].append(date)
+    for fname, ds in by_name.items():
+        if len(ds) > 1:
+            report.duplicate_dates += len(ds) - 1
+            report.listing.append(("date listed more than once", fname))
+    parsed = pd.to_datetime(dates[mt.date_column], errors="coerce", format="mixed")
+    for fname, date, ok in zip(dates[mt.filename_column], dates[mt.date_column], parsed.notna(), strict=True):
+        if not ok:
+            report.unparseable_dates += 1
+            report.listing.append(("unparseable date", f"{fname}: {date}"))
+
+    patient_col = f"level_{mt.patient_level}"
+    key_cols = [f"level_{i}" for i in range(1, depth + 1)] + ["filename"]
+    types = {c: pa.string() for c in key_cols}
+    reader = pacsv.open_csv(raw_csv, convert_options=pacsv.ConvertOptions(column_types=types,
+                                                                          strings_can_be_null=False))
+    feature_cols = [c for c in reader.schema.names if c not in key_cols]
+    seen_names: dict[str, int] = defaultdict(int)
+    used: set[str] = set()
+    with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        out.write((",".join([patient_col, mt.date_column] + feature_cols) + "\n").encode())
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            names = table.column("filename").to_pylist()
+            patients = table.column(patient_col).to_pylist()
+            take, out_patients, out_dates = [], [], []
+            for i, (name, patient) in enumerate(zip(names, patients, strict=True)):
+                seen_names[name] += 1
+                found = by_name.get(name)
+                if not found:
+                    report.images_without_date += 1
+                    report.listing.append(("image without date", "/".join(
+                        [table.column(c)[i].as_py() for c in key_cols])))
+                    continue
+                used.add(name)
+                if mt.patient_id_int:
+                    pid = patient_id_int(patient)
+                    if pid == patient and not patient.isdigit():
+                        report.ids_without_digits += 1
+                    patient = pid
+                for date in found:
+                    take.append(i)
+                    out_patients.append(patient)
+                    out_dates.append(date)
+            if not take:
+                continue
+            sub = table.take(pa.array(take)).select(feature_cols)
+            sub = sub.add_column(0, mt.date_column, pa.array(out_dates, pa.string()))
+            sub = sub.add_column(0, patient_col, pa.array(out_patients, pa.string()))
+            pacsv.write_csv(sub, out, pacsv.WriteOptions(include_header=False))
+            report.rows += len(take)
+    for name, count in seen_names.items():
+        if count > 1:
+            report.duplicate_filenames += count - 1
+            report.listing.append(("file name used by several images", name))
+    for name in by_name:
+        if name not in used:
+            report.dates_without_image += 1
+            report.listing.append(("date without image", name))
+    if listing_path is not None:
+        with atomic_path(listing_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["issue", "item"])
+            w.writerows(report.listing)
+    return report

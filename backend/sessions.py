@@ -1,0 +1,62 @@
+"""ONNX Runtime sessions: which execution provider, how many threads, one class per model kind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+class DeviceError(RuntimeError):
+    """The requested device cannot be used."""
+
+
+def available_providers() -> list[str]:
+    return list(ort.get_available_providers())
+
+
+def choose_providers(device: str) -> list[str | tuple[str, dict]]:
+    """The one place that maps ``--device auto|cpu|cuda`` to ONNX Runtime providers."""
+    cuda_ok = "CUDAExecutionProvider" in available_providers()
+    if device == "cpu" or (device == "auto" and not cuda_ok):
+        return ["CPUExecutionProvider"]
+    if device == "cuda" and not cuda_ok:
+        raise DeviceError(
+            "CUDA was requested but this ONNX Runtime has no CUDAExecutionProvider "
+            "(install onnxruntime-gpu and a matching CUDA, or use --device cpu)"
+        )
+    cuda_opts = {"cudnn_conv_algo_search": "HEURISTIC", "arena_extend_strategy": "kSameAsRequested"}
+    return [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class DenseNetSession:
+    """An exported DenseNet: ``run(batch) -> (predictions, features)`` on the chosen provider."""
+
+    def __init__(self, onnx_path: Path, device: str = "auto", threads: int | None = None,
+                 log: Callable[[str], None] = print) -> None:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or default_threads()
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        providers = choose_providers(device)
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
+        active = self.session.get_providers()
+        self.provider = active[0]
+        if device == "cuda" and self.provider != "CUDAExecutionProvider":
+            raise DeviceError("CUDA was requested but ONNX Runtime could not start it (check the CUDA/cuDNN install)")
+        if device == "auto" and providers[0] != "CPUExecutionProvider" and self.provider == "CPUExecutionProvider":
+            log("CUDA provider could not start; running on the CPU")
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        preds, feats = self.session.run(["predictions", "features"], {self.input_name: batch})
+        return preds, feats

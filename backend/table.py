@@ -1,0 +1,201 @@
+"""The result table: MEDomics column layout, streaming partial file, resume, final formats.
+
+Columns, as MEDomics writes them: ``level_1 … level_<depth>``, ``filename``, then
+``<prefix>_densefeatures_<i>`` and ``<prefix>_predictions_<i>`` (only the chosen
+families).  Rows are appended batch by batch to ``<output>.partial`` (plain CSV)
+together with a small state file; a run started again with the same options reads
+which images are already there and continues.  When the run completes the partial
+becomes the final table in one atomic rename (or is converted: master table, Parquet).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .atomic import atomic_path, write_text_atomic
+from .discovery import ImageRef
+
+
+def level_columns(depth: int) -> list[str]:
+    return [f"level_{i}" for i in range(1, depth + 1)]
+
+
+def feature_columns(prefix: str, family: str, n: int) -> list[str]:
+    name = {"dense": "densefeatures", "predictions": "predictions"}[family]
+    return [f"{prefix}_{name}_{i}" for i in range(n)]
+
+
+def header(depth: int, prefix: str, families: Sequence[str], n_dense: int, n_pred: int) -> list[str]:
+    cols = level_columns(depth) + ["filename"]
+    for fam in ("dense", "predictions"):
+        if fam in families:
+            cols += feature_columns(prefix, fam, n_dense if fam == "dense" else n_pred)
+    return cols
+
+
+def sidecar(output: Path, suffix: str) -> Path:
+    """``image_extracted_features.csv`` → ``image_extracted_features<suffix>`` in the same folder."""
+    return output.with_name(output.stem + suffix)
+
+
+class PartialTable:
+    """Append-only CSV of finished rows plus the options fingerprint that produced them."""
+
+    def __init__(self, output: Path, columns: list[str], fingerprint: dict[str, Any], resume: bool = True,
+                 log=print) -> None:
+        self.output = output
+        self.path = output.with_name(output.name + ".partial")
+        self.state_path = output.with_name(output.name + ".partial.json")
+        self.columns = columns
+        self.n_keys = sum(1 for c in columns if c.startswith("level_")) + 1
+        self.done: set[str] = set()
+        self.rows = 0
+        output.parent.mkdir(parents=True, exist_ok=True)
+        state = {"fingerprint": fingerprint, "columns": columns}
+        if resume and self._matches(state):
+            self._recover()
+            if self.done:
+                log(f"Resuming: {len(self.done)} image(s) already in {self.path.name}")
+        else:
+            if self.path.exists():
+                log(f"Starting over: {self.path.name} came from different options")
+            write_text_atomic(self.state_path, json.dumps(state, indent=1))
+            with open(self.path, "w", encoding="utf-8", newline="") as fh:
+                fh.write(",".join(columns) + "\n")
+        self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the run, closed in close()
+
+    def _matches(self, state: dict[str, Any]) -> bool:
+        if not (self.path.is_file() and self.state_path.is_file()):
+            return False
+        try:
+            return json.loads(self.state_path.read_text()) == json.loads(json.dumps(state))
+        except ValueError:
+            return False
+
+    def _recover(self) -> None:
+        """Drop a half-written last line (crash mid-write), then read the keys of finished rows."""
+        with open(self.path, "rb+") as fh:
+            data = fh.read()
+            cut = data.rfind(b"\n") + 1
+            if cut < len(data):
+                fh.truncate(cut)
+        names = self.columns[: self.n_keys]
+        opts = pacsv.ConvertOptions(include_columns=names, column_types={n: pa.string() for n in names},
+                                    strings_can_be_null=False)
+        table = pacsv.read_csv(self.path, convert_options=opts)
+        keys = ["/".join(parts) for parts in zip(*(table.column(n).to_pylist() for n in names), strict=True)]
+        self.done = set(keys)
+        self.rows = len(keys)
+
+    def append(self, refs: Sequence[ImageRef], blocks: Sequence[np.ndarray]) -> None:
+        """Write one batch of rows (``blocks``: feature matrices in column order) and flush it."""
+        if not refs:
+            return
+        arrays: list[pa.Array] = []
+        for i in range(self.n_keys - 1):
+            arrays.append(pa.array([r.levels[i] for r in refs], pa.string()))
+        arrays.append(pa.array([r.filename for r in refs], pa.string()))
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float32)
+            arrays.extend(pa.array(block[:, j]) for j in range(block.shape[1]))
+        table = pa.Table.from_arrays(arrays, names=self.columns)
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
+        self._fh.write(buf.getvalue())
+        self._fh.flush()
+        self.rows += len(refs)
+        self.done.update(r.key for r in refs)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+    def discard(self) -> None:
+        """Remove the partial files once the final table exists."""
+        self.close()
+        for p in (self.path, self.state_path):
+            p.unlink(missing_ok=True)
+
+
+def _csv_types(columns: Sequence[str]) -> dict[str, pa.DataType]:
+    return {c: (pa.string() if (c.startswith("level_") or c == "filename") else pa.float32()) for c in columns}
+
+
+def finalize_plain(partial: PartialTable, output: Path, fmt: str) -> None:
+    """Publish the partial as the final table (atomic rename for CSV, conversion for Parquet)."""
+    partial.close()
+    if fmt == "csv":
+        os.replace(partial.path, output)
+    else:
+        write_parquet_from_csv(partial.path, output, _csv_types(partial.columns))
+
+
+def write_parquet_from_csv(src: Path, dest: Path, types: dict[str, pa.DataType] | None = None) -> None:
+    import pyarrow.parquet as pq
+
+    conv = pacsv.ConvertOptions(column_types=types or {}, strings_can_be_null=False)
+    reader = pacsv.open_csv(src, convert_options=conv)
+    with atomic_path(dest) as tmp:
+        writer = pq.ParquetWriter(tmp, reader.schema, compression="zstd")
+        try:
+            for batch in reader:
+                writer.write_batch(batch)
+        finally:
+            writer.close()
+
+
+def write_errors(path: Path, errors: Iterable[tuple[str, str]]) -> None:
+    import csv
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "reason"])
+        w.writerows(errors)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    if isinstance(v, np.generic):
+        return _jsonable(v.item())
+    return v
+
+
+def read_page(path: str | Path, offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    """One page of a result table (CSV or Parquet): ``{"columns", "rows", "total"}``."""
+    import pandas as pd
+
+    path = Path(path)
+    offset, limit = max(0, int(offset)), max(0, int(limit))
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        total = pf.metadata.num_rows
+        table = pq.read_table(path).slice(offset, limit)
+        df = table.to_pandas()
+        columns = list(table.column_names)
+    else:
+        with open(path, "rb") as fh:
+            total = max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) - 1)
+        df = pd.read_csv(path, skiprows=range(1, offset + 1), nrows=limit, dtype={"filename": str},
+                         keep_default_na=False, na_values=[""])
+        columns = list(df.columns)
+    rows = [[_jsonable(v) for v in row] for row in df.itertuples(index=False, name=None)]
+    return {"columns": columns, "rows": rows, "total": int(total), "offset": offset}

@@ -1,0 +1,1 @@
+"""Data package: the static page served by the local backend."""

@@ -1,0 +1,1 @@
+"""Data package: the weights catalog (catalog.json)."""
