@@ -32,6 +32,10 @@ class CheckpointError(ValueError):
     """The file is not a checkpoint radfeat can use, or refers to code it will not run."""
 
 
+class _Refused(pickle.UnpicklingError):
+    """The pickle names a global outside the allow-list."""
+
+
 class _ModuleRecord:
     """Inert stand-in for a pickled ``nn.Module``: it only remembers its state."""
 
@@ -78,7 +82,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             if qual not in _RECORD_CLASSES:
                 _RECORD_CLASSES[qual] = type(name, (_ModuleRecord,), {"_qualname": qual})
             return _RECORD_CLASSES[qual]
-        raise pickle.UnpicklingError(
+        raise _Refused(
             f"refuses to load: the file asks for '{module}.{name}', which is not part of a model checkpoint"
         )
 
@@ -148,9 +152,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
     path = Path(path)
     try:
         obj = torch.load(path, map_location="cpu", pickle_module=_safe_pickle, weights_only=False)
-    except pickle.UnpicklingError as exc:
+    except _Refused as exc:
         raise CheckpointError(f"{path.name}: {exc}") from None
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError, KeyError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint ({exc})") from None
     obj = _unwrap(obj)
     pathologies: list[str] | None = None

@@ -151,7 +151,7 @@ def cmd_models(a: argparse.Namespace) -> int:
         for r in rows:
             size = f"{r['size'] / 1e6:.1f} MB" if r["size"] else "-"
             star = "*" if r["default"] else " "
-            print(f"{r['name']:31}{star} {len(r['trained_labels']):>6} {'yes' if r['downloaded'] else 'no':>10} "
+            print(f"{r['name'] + star:32} {len(r['trained_labels']):>6} {'yes' if r['downloaded'] else 'no':>10} "
                   f"{'yes' if r['exported'] else 'no':>8} {size:>9}")
         print("* default")
         return 0

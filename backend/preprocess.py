@@ -79,12 +79,22 @@ def resize_operator(n: int, m: int) -> sp.csr_matrix:
     return sp.csr_matrix(op, dtype=np.float32)
 
 
-def skimage_resize(img: np.ndarray, size: int) -> np.ndarray:
-    """Resize a 2-D float32 image to ``size``×``size`` as skimage does, via the cached operators."""
+def skimage_resize(img: np.ndarray, size: int, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """Resize a 2-D float32 image to ``size``×``size`` as skimage does, via the cached operators.
+
+    ``lo``/``hi`` are the input's min and max if already known.  skimage clips the result
+    to the input range, widened to include the zero padding only when that zero is
+    outside the input range but inside the output range (``_clip_warp_output``).
+    """
     wy = resize_operator(img.shape[0], size)
     wx = resize_operator(img.shape[1], size)
     tmp = wy @ img  # (size, W)
-    return np.ascontiguousarray((wx @ tmp.T).T, dtype=np.float32)
+    out = np.ascontiguousarray((wx @ tmp.T).T, dtype=np.float32)
+    lo = float(img.min()) if lo is None else lo
+    hi = float(img.max()) if hi is None else hi
+    if not lo <= 0.0 <= hi and out.min() <= 0.0 <= out.max():
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    return np.clip(out, np.float32(lo), np.float32(hi), out=out)
 
 
 class XrvPreprocess:
@@ -97,7 +107,9 @@ class XrvPreprocess:
 
     def __call__(self, pixels: np.ndarray, maxval: float) -> np.ndarray:
         crop = center_crop(pixels)  # crop before normalising: identical result, less work
-        return skimage_resize(normalize(crop, maxval), self.size)
+        # normalising is monotonic, so the range of the normalised crop is that of its pixels
+        lo, hi = normalize(np.array([crop.min(), crop.max()]), maxval)
+        return skimage_resize(normalize(crop, maxval), self.size, float(lo), float(hi))
 
 
 class MedomicsPreprocess:

@@ -47,6 +47,8 @@ class DenseNetSession:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
+        # no busy-waiting between kernels: the decode threads need those cycles on small machines
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = choose_providers(device)
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
         active = self.session.get_providers()

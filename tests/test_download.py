@@ -1,0 +1,85 @@
+"""``radfeat models fetch`` against a local HTTP server: progress, resume of a partial file, checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+PAYLOAD = os.urandom(300_000)
+
+
+class _RangeHandler(BaseHTTPRequestHandler):
+    requests_seen: list[str | None] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        rng = self.headers.get("Range")
+        type(self).requests_seen.append(rng)
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        body = PAYLOAD[start:]
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(body)))
+        if rng:
+            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    _RangeHandler.requests_seen = []
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+def _catalog(tmp_path, url: str, sha: str | None):
+    cat = {"default": "w1", "pathologies": [f"p{i}" for i in range(18)], "weights": [
+        {"name": "w1", "file": "w1.pt", "url": f"{url}/w1.pt", "sha256": sha, "labels": [f"p{i}" for i in range(18)]}]}
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(cat))
+    return path
+
+
+def _fetch(tmp_path, catalog, home):
+    env = os.environ | {"RADFEAT_CATALOG": str(catalog), "RADFEAT_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "radfeat", "models", "fetch", "w1"], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_resumed_verified_download(tmp_path, server):
+    home = tmp_path / "home"
+    (home / "weights").mkdir(parents=True)
+    (home / "weights" / "w1.pt.part").write_bytes(PAYLOAD[:120_000])  # an earlier, interrupted download
+    catalog = _catalog(tmp_path, server, hashlib.sha256(PAYLOAD).hexdigest())
+    proc = _fetch(tmp_path, catalog, home)
+    assert proc.returncode == 0, proc.stderr
+    assert _RangeHandler.requests_seen == ["bytes=120000-"]
+    assert "Resuming download of w1 at 120000 bytes" in proc.stdout
+    assert (home / "weights" / "w1.pt").read_bytes() == PAYLOAD
+    assert not (home / "weights" / "w1.pt.part").exists()
+
+
+def test_checksum_mismatch_is_refused(tmp_path, server):
+    home = tmp_path / "home"
+    proc = _fetch(tmp_path, _catalog(tmp_path, server, "0" * 64), home)
+    assert proc.returncode == 1
+    assert "checksum mismatch for w1" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (home / "weights" / "w1.pt").exists() and not (home / "weights" / "w1.pt.part").exists()
+
+
+def test_unknown_checksum_is_reported(tmp_path, server):
+    home = tmp_path / "home"
+    proc = _fetch(tmp_path, _catalog(tmp_path, server, None), home)
+    assert proc.returncode == 0
+    assert f"sha256 {hashlib.sha256(PAYLOAD).hexdigest()}" in proc.stdout
