@@ -177,8 +177,8 @@ def cmd_models(a: argparse.Namespace) -> int:
             print(f"{ws.name}: {path}")
             return 0
         if a.models_cmd == "export":
-            from .extraction import ensure_weights
             from .export import export
+            from .extraction import ensure_weights
 
             ensure_weights(ws, print)
             info = export(ws)

@@ -43,6 +43,7 @@ class Progress:
     images_per_s: float = 0.0
     eta_s: float | None = None
     message: str = ""
+    errors: list[dict[str, str]] = field(default_factory=list)  # every failure so far: {"path", "reason"}
 
 
 @dataclass
@@ -151,6 +152,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     resumed = len(found.images) - len(todo)
     total = len(found.images)
     errors: list[tuple[str, str]] = []
+    error_dicts: list[dict[str, str]] = []
     want_dense = "dense" in opts.features
     want_pred = "predictions" in opts.features
     done = resumed
@@ -185,6 +187,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
                         batch.append(item)
                     else:
                         errors.append((str(item.ref.path), item.error))
+                        error_dicts.append({"path": str(item.ref.path), "reason": item.error})
                         log(f"Skipped {item.ref.path}: {item.error}")
                         done += 1
                 if batch:
@@ -198,7 +201,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
                 rate = processed / elapsed if elapsed > 0 else 0.0
                 eta = (total - done) / rate if rate > 0 else None
                 report(Progress("extracting", done=done, total=total, failed=len(errors), images_per_s=rate,
-                                eta_s=eta))
+                                eta_s=eta, errors=error_dicts))
             if cancel.is_set():
                 for fut in pending:
                     fut.cancel()
@@ -212,7 +215,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     summary = Summary(
         output=str(output), errors_path=str(errors_path), provenance_path=str(prov_path),
         ok=partial.rows, failed=len(errors), resumed=resumed, total=total, cancelled=cancel.is_set(),
-        images_per_s=rate, errors=[{"path": p, "reason": r} for p, r in errors], provider=session.provider,
+        images_per_s=rate, errors=error_dicts, provider=session.provider,
     )
     write_errors(errors_path, errors)
     if summary.cancelled:

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,6 @@ BENCH_WEIGHTS = "bench-densenet121"
 def make_images(root: Path, n: int, size: tuple[int, int] = (2496, 2048)) -> list[Path]:
     """``n`` 8-bit JPGs (quality 95) of ``size``, in patient folders of 10, built from a few synthetic bases."""
     from PIL import Image
-
     from radfeat.synthetic import chest_like
 
     paths = []
@@ -80,7 +78,6 @@ def bench_reference(paths: list[Path], ckpt_model) -> float:
     """(a) TorchXRayVision's pipeline, one image at a time."""
     import skimage.io
     import torch
-
     from radfeat.xrv_compat import import_xrv
 
     xrv = import_xrv()

@@ -10,7 +10,6 @@ import numpy as np
 def load_xrv_model(path: Path):
     """The checkpoint as TorchXRayVision loads it (a trusted, test-made file: plain torch.load)."""
     import torch
-
     from radfeat.xrv_compat import import_xrv
 
     import_xrv()
@@ -20,7 +19,6 @@ def load_xrv_model(path: Path):
 def xrv_input(path: Path, mode: str = "xrv") -> np.ndarray:
     """skimage read → xrv normalise → first channel → (crop + skimage resize | cv2 INTER_AREA)."""
     import skimage.io
-
     from radfeat.xrv_compat import import_xrv
 
     xrv = import_xrv()

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import torch
-
 from radfeat.checkpoint import CheckpointError, infer_config, load_checkpoint
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-
 from reference import load_xrv_model, xrv_input, xrv_outputs
 
 
@@ -171,3 +170,19 @@ def test_full_densenet121_columns(tmp_path, radfeat_home, make_patients):
     assert table.shape == (2, 2 + 1024 + 18)
     assert table.columns[2] == "img_densefeatures_0" and table.columns[2 + 1023] == "img_densefeatures_1023"
     compare_with_reference(table, root, 1, ckpt, "xrv")
+
+
+def test_int8_mode_is_opt_in_and_close(tmp_path, tiny_weights, make_patients):
+    root = tmp_path / "data"
+    make_patients(root, n_patients=2, per_folder=2, size=(200, 180))
+    exact, fast = tmp_path / "exact.csv", tmp_path / "fast.csv"
+    radfeat("extract", str(root), "--weights", tiny_weights, "--output", str(exact), "--quiet")
+    proc = radfeat("extract", str(root), "--weights", tiny_weights, "--output", str(fast), "--precision", "int8",
+                   "--quiet")
+    assert "Building the int8 model" in proc.stderr
+    a, b = pd.read_csv(exact), pd.read_csv(fast)
+    dense = [c for c in a.columns if "_densefeatures_" in c]
+    fa, fb = a[dense].to_numpy(), b[dense].to_numpy()
+    assert not np.array_equal(fa, fb)  # really a different (approximate) model
+    assert np.corrcoef(fa.ravel(), fb.ravel())[0, 1] > 0.99
+    assert pd.read_json(fast.with_name("fast.json"), typ="series")["precision"] == "int8"

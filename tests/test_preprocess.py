@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-
 from radfeat.images import ImageError, read_gray
 from radfeat.preprocess import make
 from reference import xrv_input
