@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import _compat_pickle
 import collections
-import hashlib
 import math
 import pickle
 import types
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .digest import sha256_file  # noqa: F401  (re-exported for callers)
 
 _DENSENET_CLASSES = {"DenseNet", "_DenseBlock", "_DenseLayer", "_Transition"}
 _MODULE_PREFIXES = ("torch.nn.modules.", "torchxrayvision.")
@@ -109,14 +110,6 @@ class Checkpoint:
     @property
     def num_classes(self) -> int:
         return int(self.state_dict["classifier.weight"].shape[0])
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _collect_state(record: _ModuleRecord, prefix: str, out: dict[str, torch.Tensor]) -> None:

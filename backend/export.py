@@ -75,7 +75,7 @@ def _settings_key(ws: WeightSet) -> str:
 
 def weights_sha256(ws: WeightSet) -> str:
     """sha256 of the weights file, cached beside it (keyed by size and mtime)."""
-    from .checkpoint import sha256_file
+    from .digest import sha256_file
 
     path = ws.path
     stat = path.stat()

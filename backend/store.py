@@ -36,7 +36,8 @@ def status(catalog: Catalog | None = None) -> list[dict[str, Any]]:
 
 def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
     """Register a user's TorchXRayVision DenseNet checkpoint under ``name`` (copied into the home folder)."""
-    from .checkpoint import build_model, load_checkpoint, sha256_file
+    from .checkpoint import build_model, load_checkpoint
+    from .digest import sha256_file
 
     if not _NAME_RE.fullmatch(name or ""):
         raise ValueError("Weights name must start with a letter or digit and use only letters, digits, '.', '_' or '-'")
