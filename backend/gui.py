@@ -95,36 +95,6 @@ class DialogApi:
 
 
 # ---------------------------------------------------------------------------
-class AllowBridgeEval:
-    """WSGI middleware for the window's own backend: add ``'unsafe-eval'`` to the page's ``script-src``.
-
-    pywebview hands every ``js_api`` return value (and ``evaluate_js``) to the page through
-    ``eval``; under the backend's strict Content-Security-Policy those calls would never
-    resolve and the native dialogs would hang.  The page already allows inline scripts and
-    renders all data as text, so this widens nothing an attacker could use, and only the
-    desktop window's private server gets it (``radfeat serve`` keeps the strict policy).
-    """
-
-    def __init__(self, app: Any):
-        self.app = app
-
-    @staticmethod
-    def relax(policy: str) -> str:
-        parts = [p.strip() for p in policy.split(";")]
-        for i, part in enumerate(parts):
-            if part.split(" ", 1)[0] == "script-src" and "'unsafe-eval'" not in part:
-                parts[i] = f"{part} 'unsafe-eval'"
-        return "; ".join(p for p in parts if p)
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        def _start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            headers = [(k, self.relax(v) if k.lower() == "content-security-policy" else v) for k, v in headers]
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, _start)
-
-
-# ---------------------------------------------------------------------------
 def _import_error(module: str) -> str | None:
     try:
         importlib.import_module(module)
@@ -225,8 +195,7 @@ def run(workspace: str | Path = ".", *, debug: bool = False) -> int:
     from .server.app import BackgroundServer
 
     try:
-        server = BackgroundServer(ws)
-        server.app.wsgi_app = AllowBridgeEval(server.app.wsgi_app)  # type: ignore[method-assign]
+        server = BackgroundServer(ws, window_bridge=True)
         server.start()
     except OSError as exc:
         print(f"radfeat gui: cannot start the backend on 127.0.0.1: {exc.strerror or exc}", file=sys.stderr)

@@ -322,6 +322,11 @@ def test_read_table_and_list_files(http: Http, workspace: Path) -> None:
     assert [f["name"] for f in files] == ["t.csv"]
     assert files[0]["path"] == str(table) and files[0]["size"] == table.stat().st_size
     assert files[0]["errors_path"] == str(out / "t.errors.csv") and files[0]["modified"].endswith("Z")
+    assert files[0]["weights"] is None  # no provenance file yet
+    (out / "t.json").write_text(json.dumps({"weights": {"name": "densenet121-res224-nih"},
+                                            "options": {"input": "/data/cxr", "depth": 2}}))
+    files = http.result("list_files")["files"]
+    assert (files[0]["weights"], files[0]["input"], files[0]["depth"]) == ("densenet121-res224-nih", "/data/cxr", 2)
     err = http.error("read_table", {"path": str(out / "missing.csv")})
     assert err["code"] == -32002
     (workspace / "notes.txt").write_text("hello")

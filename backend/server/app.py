@@ -70,6 +70,10 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe
        "script-src 'self' 'unsafe-inline'; connect-src 'self'; font-src 'self' data:; object-src 'none'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
+# The desktop window's bridge (pywebview) returns every js_api value to the page through ``eval``;
+# only the window's own private server allows it (``radfeat serve`` keeps the strict policy).
+CSP_WINDOW = CSP.replace("script-src 'self' 'unsafe-inline'", "script-src 'self' 'unsafe-inline' 'unsafe-eval'")
+
 METHODS = ["list_folders", "list_weights", "validate_options", "inspect_dates", "start_extraction", "job_status",
            "cancel_job", "list_jobs", "read_table", "list_files", "thumbnail", "version"]
 
@@ -104,6 +108,17 @@ def _map_error(exc: BaseException) -> RpcError | None:
     if isinstance(exc, PermissionError):
         return RpcError(CANNOT_READ, f"Permission denied: {exc.filename or exc}")
     return None
+
+
+def _provenance_context(path: str) -> dict[str, Any]:
+    """What the page needs to label a table it did not produce: its weights, input folder and depth."""
+    try:
+        prov = json.loads(Path(path).read_text(encoding="utf-8"))
+        opts = prov.get("options") or {}
+        return {"weights": (prov.get("weights") or {}).get("name"), "input": opts.get("input"),
+                "depth": opts.get("depth")}
+    except (OSError, ValueError, AttributeError):
+        return {"weights": None, "input": None, "depth": None}
 
 
 class Api:
@@ -323,7 +338,8 @@ class Api:
                         (("errors_path", ".errors.csv"), ("provenance_path", ".json"))}
                 files.append({"name": name, "path": str(entry), "size": st.st_size, "modified": _iso(st.st_mtime),
                               "mtime": st.st_mtime, "format": entry.suffix.lower().lstrip("."),
-                              **{k: (v if Path(v).is_file() else None) for k, v in side.items()}})
+                              **{k: (v if Path(v).is_file() else None) for k, v in side.items()},
+                              **_provenance_context(side["provenance_path"])})
         files.sort(key=lambda f: (-f["mtime"], f["name"]))
         return {"workspace": str(self.policy.workspace), "folder": str(out_dir), "files": files}
 
@@ -412,11 +428,14 @@ def create_app(
     port: int | None = None,
     frontend: str | Path | None = None,
     extract_fn: ExtractFn | None = None,
+    window_bridge: bool = False,
 ) -> Flask:
     """Build the Flask app.  ``port`` (set later by :class:`BackgroundServer`) fixes the allowed Host/Origin.
 
     ``extract_fn`` replaces :func:`radfeat.extraction.extract` (embedding, tests); it gets the same arguments.
+    ``window_bridge`` relaxes the page's script policy for the desktop window's bridge (see ``CSP_WINDOW``).
     """
+    csp = CSP_WINDOW if window_bridge else CSP
     app = Flask("radfeat.server", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     policy = PathPolicy(workspace)
@@ -462,7 +481,7 @@ def create_app(
         resp.headers["Referrer-Policy"] = "no-referrer"
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        resp.headers["Content-Security-Policy"] = CSP
+        resp.headers["Content-Security-Policy"] = csp
         if request.path in ("/", "/index.html", "/rpc"):
             resp.headers["Cache-Control"] = "no-store"
         return resp
@@ -524,10 +543,12 @@ class BackgroundServer:
         host: str = LOOPBACK_HOST,
         frontend: str | Path | None = None,
         extract_fn: ExtractFn | None = None,
+        window_bridge: bool = False,
     ):
         host = _loopback(host)
         self.token = token or new_token()
-        self.app = create_app(workspace, self.token, frontend=frontend, extract_fn=extract_fn)
+        self.app = create_app(workspace, self.token, frontend=frontend, extract_fn=extract_fn,
+                              window_bridge=window_bridge)
         try:
             self._server = make_server(host, port, self.app, threaded=True, request_handler=_QuietHandler)
         except SystemExit:  # werkzeug exits on "address in use"; callers get an OSError instead

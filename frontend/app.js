@@ -1,0 +1,1311 @@
+// radfeat · Image Extraction page.
+// Plain ES module, no framework, no build step.  Talks JSON-RPC 2.0 to the local backend
+// (POST /rpc with the X-Radfeat-Token header; see docs/CONTRACT.md).  Inside `radfeat gui`
+// the pywebview js_api (window.pywebview.api) adds native folder/file dialogs.
+
+const $ = (id) => document.getElementById(id);
+const SVG_NS = "http://www.w3.org/2000/svg";
+const VALIDATE_DELAY_MS = 250;
+const FOLDERS_DELAY_MS = 300;
+const POLL_MS = 500;
+const PAGE_SIZE = 50;
+const STORE_KEY = "radfeat.page.options.v1";
+const TOKEN_PLACEHOLDER = "{{RADFEAT_TOKEN}}";
+const DENSE_RE = /densefeatures?_\d+$/i;
+const PRED_RE = /predictions?_(\d+)$/i;
+const LEVEL_RE = /^level_(\d+)$/i;
+const TERMINAL = new Set(["done", "failed", "cancelled"]);
+const BUSY = -32003;
+
+// ───────────────────────────── state ─────────────────────────────
+const state = {
+  token: "",
+  native: false,
+  weights: [], // list_weights().weights
+  defaultWeights: "",
+  pathologyNames: [], // name of each of the 18 heads, from any set that trains it
+  folders: [], // folders at the current depth (relative posix paths)
+  foldersKey: "", // root|depth the list belongs to
+  selected: new Set(),
+  allMode: true, // "select all" stays on when the list refreshes
+  datesColumns: [],
+  validation: { seq: 0, valid: false, problems: [], outputPath: "" },
+  job: null, // {id, options, state}
+  lastJob: null, // options + output of the last finished job: the context of its table
+  table: { path: "", offset: 0, total: 0, columns: [], rows: [], picked: -1, seq: 0 },
+};
+
+// ───────────────────────────── RPC ─────────────────────────────
+class RpcError extends Error {
+  constructor(message, code = null, data = null) {
+    super(message);
+    this.code = code;
+    this.data = data;
+  }
+}
+
+let rpcId = 0;
+
+/** Turn whatever the backend said into one readable sentence (never a stack trace). */
+export function readable(message) {
+  let text = String(message ?? "").trim();
+  if (!text) return "The backend reported an error without details.";
+  if (/Traceback \(most recent call last\)/.test(text) || /\n\s+File "/.test(text)) {
+    const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    const useful = lines.filter((l) => !/^(Traceback|File "|\^+$|~+$)/.test(l) && !/^\s*at /.test(l));
+    text = useful.length ? useful[useful.length - 1] : "The backend failed unexpectedly.";
+  }
+  text = text.replace(/^[A-Za-z_.]*(Error|Exception):\s*/, "");
+  if (text.length > 400) text = `${text.slice(0, 397)}…`;
+  return text;
+}
+
+async function rpc(method, params = {}) {
+  let resp;
+  try {
+    resp = await fetch("/rpc", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Radfeat-Token": state.token },
+      body: JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params }),
+    });
+  } catch {
+    setConnection("down", "Backend unreachable");
+    throw new RpcError("Cannot reach the radfeat backend. Is it still running?");
+  }
+  if (resp.status === 401 || resp.status === 403) {
+    throw new RpcError(
+      "The backend refused this page (access token mismatch). Reopen it from “radfeat gui” or from the address printed by “radfeat serve”.",
+    );
+  }
+  let body;
+  try {
+    body = await resp.json();
+  } catch {
+    throw new RpcError(`The backend answered ${method} with HTTP ${resp.status} and no readable data.`);
+  }
+  if (body && body.error) {
+    const err = body.error;
+    throw new RpcError(readable(err.message), err.code ?? null, err.data ?? null);
+  }
+  setConnection("up");
+  return body ? body.result : null;
+}
+
+// ───────────────────────────── small helpers ─────────────────────────────
+function debounce(fn, ms) {
+  let t = null;
+  return (...args) => {
+    clearTimeout(t);
+    t = setTimeout(() => fn(...args), ms);
+  };
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function svg(tag, attrs = {}, text = null) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function intOrRaw(value) {
+  const s = String(value).trim();
+  return /^-?\d+$/.test(s) ? Number.parseInt(s, 10) : s;
+}
+
+function fmtDuration(s) {
+  if (s === null || s === undefined || !Number.isFinite(Number(s))) return "—";
+  s = Math.max(0, Math.round(Number(s)));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+function fmtSeconds(s) {
+  const v = Number(s);
+  return v < 60 ? `${v.toFixed(1)} s` : fmtDuration(v);
+}
+
+function fmtSize(bytes) {
+  if (!bytes && bytes !== 0) return "";
+  const units = ["B", "KB", "MB", "GB"];
+  let v = Number(bytes);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function fmtCell(v) {
+  if (v === null || v === undefined || v === "") return "";
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) return String(v);
+    if (!Number.isFinite(v)) return String(v);
+    return Math.abs(v) >= 1000 ? v.toFixed(1) : v.toFixed(4);
+  }
+  return String(v);
+}
+
+function joinPath(...parts) {
+  const cleaned = parts.filter((p) => p !== null && p !== undefined && String(p) !== "").map(String);
+  if (!cleaned.length) return "";
+  const [first, ...rest] = cleaned;
+  const head = first.replace(/[\\/]+$/, "") || first.slice(0, 1);
+  return [head, ...rest.map((p) => p.replace(/^[\\/]+|[\\/]+$/g, ""))].join("/");
+}
+
+// ───────────────────────────── banner / connection ─────────────────────────────
+function showError(title, err) {
+  const msg = err instanceof Error ? err.message : readable(err);
+  $("banner-title").textContent = title;
+  $("banner-text").textContent = readable(msg);
+  $("banner").hidden = false;
+}
+
+function hideError() {
+  $("banner").hidden = true;
+}
+
+function setConnection(mode, text) {
+  const conn = $("conn");
+  if (mode === "up" && !text && conn.dataset.state === "up") return;
+  conn.dataset.state = mode;
+  if (text) $("conn-text").textContent = text;
+  else if (mode === "up") $("conn-text").textContent = "Connected";
+}
+
+// ───────────────────────────── persistence ─────────────────────────────
+const PERSISTED = ["input-root", "depth", "prefix", "preprocess", "filename", "device", "precision", "batch-size"];
+
+function saveSettings() {
+  try {
+    const data = {};
+    for (const id of PERSISTED) data[id] = $(id).value;
+    data.weights = $("weights").value;
+    data.dense = $("feat-dense").checked;
+    data.pred = $("feat-pred").checked;
+    localStorage.setItem(STORE_KEY, JSON.stringify(data));
+  } catch {
+    /* storage may be unavailable; settings are a convenience */
+  }
+}
+
+function loadSettings() {
+  try {
+    const data = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
+    if (!data) return null;
+    for (const id of PERSISTED) if (typeof data[id] === "string") $(id).value = data[id];
+    if (typeof data.dense === "boolean") $("feat-dense").checked = data.dense;
+    if (typeof data.pred === "boolean") $("feat-pred").checked = data.pred;
+    return data;
+  } catch {
+    return null;
+  }
+}
+
+// ───────────────────────────── native dialogs ─────────────────────────────
+function nativeApi() {
+  return window.pywebview && window.pywebview.api && typeof window.pywebview.api.choose_folder === "function"
+    ? window.pywebview.api
+    : null;
+}
+
+function enableNative() {
+  if (state.native || !nativeApi()) return;
+  state.native = true;
+  document.body.classList.add("native");
+  for (const n of document.querySelectorAll(".native-only")) n.hidden = false;
+  for (const n of document.querySelectorAll(".browser-only")) n.hidden = true;
+}
+
+async function browse(kind, inputId) {
+  const api = nativeApi();
+  if (!api) return;
+  try {
+    const current = $(inputId).value.trim();
+    const path = kind === "csv" ? await api.choose_file(current, "csv") : await api.choose_folder(current);
+    if (path) {
+      $(inputId).value = path;
+      $(inputId).dispatchEvent(new Event("input", { bubbles: true }));
+      $(inputId).dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  } catch (err) {
+    showError("The file dialog failed", err);
+  }
+}
+
+// ───────────────────────────── section 1: folders ─────────────────────────────
+function selectionForOptions() {
+  const key = `${$("input-root").value.trim()}|${intOrRaw($("depth").value)}`;
+  if (key !== state.foldersKey) return null; // the list is being refreshed for a new root or depth
+  if (!state.folders.length) return null; // nothing listed: the backend uses every folder
+  if (state.selected.size === state.folders.length) return null; // all
+  return state.folders.filter((f) => state.selected.has(f));
+}
+
+const refreshFolders = debounce(async () => {
+  const root = $("input-root").value.trim();
+  const depth = intOrRaw($("depth").value);
+  const key = `${root}|${depth}`;
+  if (!root || !Number.isInteger(depth) || depth < 1) {
+    setFolders([], key, root ? "Set a folder depth of at least 1." : "Choose a root folder to list its folders.");
+    return;
+  }
+  $("folders-summary").textContent = "Listing folders…";
+  try {
+    const res = await rpc("list_folders", { root, depth });
+    if (`${$("input-root").value.trim()}|${intOrRaw($("depth").value)}` !== key) return; // stale
+    setFolders(res.folders || [], key, null);
+  } catch (err) {
+    if (`${$("input-root").value.trim()}|${intOrRaw($("depth").value)}` !== key) return;
+    setFolders([], key, err.message);
+  }
+  updatePatientLevels();
+  scheduleValidate();
+}, FOLDERS_DELAY_MS);
+
+function setFolders(folders, key, message) {
+  const sameList = key === state.foldersKey;
+  state.folders = folders;
+  state.foldersKey = key;
+  if (state.allMode || !sameList) {
+    state.selected = new Set(folders);
+    state.allMode = true;
+  } else {
+    state.selected = new Set(folders.filter((f) => state.selected.has(f)));
+  }
+  renderFolders(message);
+}
+
+function renderFolders(message = null) {
+  const list = $("folder-list");
+  const filter = $("folders-filter").value.trim().toLowerCase();
+  list.replaceChildren();
+  const shown = filter ? state.folders.filter((f) => f.toLowerCase().includes(filter)) : state.folders;
+  for (const f of shown) {
+    const id = `folder-${state.folders.indexOf(f)}`;
+    const cb = el("input", { type: "checkbox", id, value: f });
+    cb.checked = state.selected.has(f);
+    cb.addEventListener("change", () => {
+      if (cb.checked) state.selected.add(f);
+      else state.selected.delete(f);
+      state.allMode = state.selected.size === state.folders.length;
+      updateFolderSummary();
+      scheduleValidate();
+    });
+    list.append(el("li", {}, el("label", { class: "check", for: id }, cb, el("span", { class: "mono", text: f }))));
+  }
+  if (filter && !shown.length && state.folders.length) {
+    list.append(el("li", { class: "muted empty", text: "No folder matches the filter." }));
+  }
+  const has = state.folders.length > 0;
+  $("folders-all").disabled = !has;
+  $("folders-filter").disabled = !has;
+  updateFolderSummary(message);
+}
+
+function updateFolderSummary(message = null) {
+  const all = $("folders-all");
+  const n = state.folders.length;
+  const k = state.selected.size;
+  all.checked = n > 0 && k === n;
+  all.indeterminate = k > 0 && k < n;
+  const summary = $("folders-summary");
+  summary.classList.toggle("error-text", Boolean(message));
+  if (message) summary.textContent = message;
+  else if (!n) summary.textContent = "No folders at this depth.";
+  else summary.textContent = `${k} of ${n} folder${n === 1 ? "" : "s"} selected`;
+}
+
+function updatePatientLevels() {
+  const depth = intOrRaw($("depth").value);
+  const select = $("patient-level");
+  const prev = select.value || "1";
+  const n = Number.isInteger(depth) && depth >= 1 ? Math.min(depth, 10) : 1;
+  const example = state.folders[0] ? state.folders[0].split("/") : [];
+  select.replaceChildren();
+  for (let i = 1; i <= n; i++) {
+    const ex = example[i - 1] ? ` — e.g. ${example[i - 1]}` : "";
+    select.append(el("option", { value: String(i), text: `Level ${i}${ex}` }));
+  }
+  select.value = Number(prev) <= n ? prev : "1";
+}
+
+// ───────────────────────────── section 2: weights ─────────────────────────────
+async function loadWeights(preferred) {
+  const select = $("weights");
+  try {
+    const res = await rpc("list_weights");
+    state.weights = res.weights || [];
+    state.defaultWeights = res.default || (state.weights[0] && state.weights[0].name) || "";
+    const names = Array(18).fill("");
+    for (const w of state.weights) {
+      (w.labels || []).forEach((l, i) => {
+        if (l && !names[i]) names[i] = l;
+      });
+    }
+    state.pathologyNames = names;
+    select.replaceChildren();
+    for (const w of state.weights) {
+      const flags = [];
+      const trained = (w.trained_labels || (w.labels || []).filter(Boolean)).length;
+      flags.push(`${trained} label${trained === 1 ? "" : "s"}`);
+      flags.push(w.downloaded ? "downloaded" : "not downloaded");
+      if (w.exported) flags.push("exported");
+      if (w.source === "user") flags.push("your weights");
+      const def = w.name === state.defaultWeights ? " (default)" : "";
+      select.append(el("option", { value: w.name, text: `${w.name}${def} · ${flags.join(" · ")}` }));
+    }
+    const names2 = state.weights.map((w) => w.name);
+    select.value = names2.includes(preferred) ? preferred : state.defaultWeights;
+    select.disabled = false;
+    renderWeightsInfo();
+  } catch (err) {
+    select.replaceChildren(el("option", { value: "", text: "Weights unavailable" }));
+    $("weights-info").textContent = err.message;
+  }
+}
+
+function currentWeights(name = $("weights").value) {
+  return state.weights.find((w) => w.name === name) || null;
+}
+
+function labelsOf(name) {
+  const w = currentWeights(name);
+  return w && w.labels ? w.labels : [];
+}
+
+function renderWeightsInfo() {
+  const box = $("weights-info");
+  const w = currentWeights();
+  box.replaceChildren();
+  if (!w) return;
+  if (w.description) box.append(el("p", { class: "small", text: w.description }));
+  const badges = el("p", { class: "badges" });
+  badges.append(
+    el("span", {
+      class: `badge ${w.downloaded ? "ok" : "todo"}`,
+      text: w.downloaded ? "✓ Downloaded" : `Downloads on first use${w.size ? ` (${fmtSize(w.size)})` : ""}`,
+    }),
+    el("span", {
+      class: `badge ${w.exported ? "ok" : "todo"}`,
+      text: w.exported ? "✓ Exported to ONNX" : "Exported to ONNX on first use",
+    }),
+  );
+  if (w.source === "user") badges.append(el("span", { class: "badge user", text: "Registered by you" }));
+  box.append(badges);
+  const labels = w.labels || [];
+  const trained = labels.filter(Boolean).length;
+  box.append(
+    el("p", {
+      class: "small muted",
+      text: `Predicts ${trained} of the 18 pathologies; the other heads are untrained and their outputs carry no meaning.`,
+    }),
+  );
+  const chips = el("ul", { class: "chips", "aria-label": `Labels predicted by ${w.name}` });
+  labels.forEach((l, i) => {
+    const name = l || state.pathologyNames[i] || `head ${i}`;
+    chips.append(
+      el(
+        "li",
+        { class: `chip ${l ? "trained" : "untrained"}`, title: l ? `Head ${i}: ${l}` : `Head ${i}: untrained` },
+        l ? name : el("s", { text: name }),
+        l ? null : el("span", { class: "sr-only", text: " (untrained)" }),
+      ),
+    );
+  });
+  box.append(chips);
+}
+
+// ───────────────────────────── section 2: master table ─────────────────────────────
+function masterOn() {
+  return $("master-toggle").checked;
+}
+
+const inspectDates = debounce(async () => {
+  const path = $("dates-csv").value.trim();
+  const fileSel = $("filename-col");
+  const dateSel = $("date-col");
+  if (!path) {
+    setDateColumns([]);
+    $("dates-preview").hidden = true;
+    scheduleValidate();
+    return;
+  }
+  try {
+    const res = await rpc("inspect_dates", { path, sample: 5 });
+    if ($("dates-csv").value.trim() !== path) return;
+    setDateColumns(res.columns || []);
+    if (!fileSel.value) fileSel.value = guessColumn(res.columns, /(file|image|img|jpg|name)/i, "");
+    if (!dateSel.value) dateSel.value = guessColumn(res.columns, /(date|time|day|_at$|taken|when)/i, fileSel.value);
+    if (!dateSel.value && fileSel.value && res.columns.length === 2) {
+      dateSel.value = res.columns.find((c) => c !== fileSel.value);
+    }
+    renderDatesPreview(res);
+  } catch {
+    if ($("dates-csv").value.trim() !== path) return;
+    setDateColumns([]);
+    $("dates-preview").hidden = true;
+    // the reason is shown next to the field by validate_options
+  }
+  scheduleValidate();
+}, FOLDERS_DELAY_MS);
+
+function guessColumn(columns, re, avoid) {
+  const hit = (columns || []).find((c) => re.test(c) && c !== avoid);
+  return hit || "";
+}
+
+function setDateColumns(columns) {
+  state.datesColumns = columns;
+  for (const id of ["filename-col", "date-col"]) {
+    const sel = $(id);
+    const prev = sel.value;
+    sel.replaceChildren(el("option", { value: "", text: columns.length ? "Choose a column…" : "—" }));
+    for (const c of columns) sel.append(el("option", { value: c, text: c }));
+    sel.value = columns.includes(prev) ? prev : "";
+    sel.disabled = !columns.length;
+  }
+}
+
+function renderDatesPreview(res) {
+  const table = $("dates-preview-table");
+  const cols = res.columns || [];
+  const sample = res.sample || [];
+  table.replaceChildren();
+  if (!cols.length) {
+    $("dates-preview").hidden = true;
+    return;
+  }
+  table.append(el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { scope: "col", text: c })))));
+  const tbody = el("tbody");
+  for (const row of sample) {
+    const cells = Array.isArray(row) ? row : cols.map((c) => row[c]);
+    tbody.append(el("tr", {}, ...cells.map((v) => el("td", { text: fmtCell(v) }))));
+  }
+  table.append(tbody);
+  const n = res.rows ?? sample.length;
+  $("dates-preview-caption").textContent = `${n} row${n === 1 ? "" : "s"} · first ${sample.length} shown`;
+  $("dates-preview").hidden = false;
+}
+
+// ───────────────────────────── options + validation ─────────────────────────────
+function collectOptions() {
+  const features = [];
+  if ($("feat-dense").checked) features.push("dense");
+  if ($("feat-pred").checked) features.push("predictions");
+  const opts = {
+    input: $("input-root").value.trim(),
+    depth: intOrRaw($("depth").value),
+    select: selectionForOptions(),
+    weights: $("weights").value || null,
+    features,
+    prefix: $("prefix").value.trim(),
+    filename: $("filename").value.trim(),
+    preprocess: $("preprocess").value,
+    device: $("device").value,
+    precision: $("precision").value,
+    batch_size: intOrRaw($("batch-size").value),
+  };
+  if (masterOn()) {
+    opts.master_table = {
+      dates_csv: $("dates-csv").value.trim(),
+      filename_column: $("filename-col").value,
+      date_column: $("date-col").value,
+      patient_level: intOrRaw($("patient-level").value),
+      patient_id_int: $("patient-int").checked,
+    };
+  }
+  return opts;
+}
+
+const FIELD_FOCUS = {
+  input: "input-root",
+  depth: "depth",
+  select: "folders-all",
+  weights: "weights",
+  features: "feat-dense",
+  prefix: "prefix",
+  filename: "filename",
+  preprocess: "preprocess",
+  device: "device",
+  precision: "precision",
+  batch_size: "batch-size",
+  "master_table.dates_csv": "dates-csv",
+  "master_table.filename_column": "filename-col",
+  "master_table.date_column": "date-col",
+  "master_table.patient_level": "patient-level",
+};
+
+const FIELD_NAMES = {
+  input: "Root folder",
+  depth: "Folder depth",
+  select: "Folders",
+  weights: "Model weights",
+  features: "Features",
+  prefix: "Column prefix",
+  filename: "Output file name",
+  workspace: "Workspace",
+  preprocess: "Preprocessing",
+  device: "Device",
+  precision: "Precision",
+  batch_size: "Batch size",
+  "master_table.dates_csv": "Dates CSV",
+  "master_table.filename_column": "File name column",
+  "master_table.date_column": "Date column",
+  "master_table.patient_level": "Patient level",
+};
+
+let validateTimer = null;
+
+function scheduleValidate() {
+  clearTimeout(validateTimer);
+  $("extract-btn").dataset.pending = "1";
+  validateTimer = setTimeout(validateNow, VALIDATE_DELAY_MS);
+  saveSettings();
+}
+
+async function validateNow() {
+  const seq = ++state.validation.seq;
+  const options = collectOptions();
+  let res;
+  try {
+    res = await rpc("validate_options", { options });
+  } catch (err) {
+    if (seq !== state.validation.seq) return;
+    res = { valid: false, problems: problemsFromError(err), output_path: "" };
+  }
+  if (seq !== state.validation.seq) return; // a newer validation is under way
+  state.validation.valid = Boolean(res.valid);
+  state.validation.problems = res.problems || [];
+  state.validation.outputPath = res.output_path || "";
+  delete $("extract-btn").dataset.pending;
+  renderProblems();
+}
+
+function problemsFromError(err) {
+  if (err && err.data && Array.isArray(err.data.problems)) return err.data.problems;
+  return [{ field: "", message: err instanceof Error ? err.message : readable(err) }];
+}
+
+function renderProblems() {
+  const problems = state.validation.problems;
+  const byField = new Map();
+  for (const p of problems) {
+    const f = p.field || "";
+    if (!byField.has(f)) byField.set(f, []);
+    byField.get(f).push(p.message);
+  }
+  for (const slot of document.querySelectorAll("[data-problem]")) {
+    const msgs = byField.get(slot.dataset.problem) || [];
+    slot.textContent = msgs.join(" ");
+    const field = slot.closest("[data-field]");
+    if (field) field.classList.toggle("invalid", msgs.length > 0);
+    const target = $(FIELD_FOCUS[slot.dataset.problem] || "");
+    if (target) {
+      if (msgs.length) target.setAttribute("aria-invalid", "true");
+      else target.removeAttribute("aria-invalid");
+    }
+  }
+  const list = $("problem-list");
+  list.replaceChildren();
+  for (const p of problems) {
+    const focusId = FIELD_FOCUS[p.field];
+    const name = FIELD_NAMES[p.field] || "";
+    const redundant = !name || p.message.toLowerCase().startsWith(name.toLowerCase());
+    const text = redundant ? p.message : `${name}: ${p.message}`;
+    const item = focusId
+      ? el("a", {
+          href: `#${focusId}`,
+          class: "linklike",
+          onclick: (ev) => {
+            ev.preventDefault();
+            focusField(focusId);
+          },
+          text,
+        })
+      : el("span", { text });
+    list.append(el("li", {}, item));
+  }
+  const valid = state.validation.valid && problems.length === 0;
+  $("invalid-warning").hidden = valid;
+  $("valid-note").hidden = !valid;
+  $("output-path-value").textContent = state.validation.outputPath || "—";
+  updateExtractButton();
+}
+
+function focusField(id) {
+  const node = $(id);
+  if (!node) return;
+  const details = node.closest("details");
+  if (details) details.open = true;
+  if (node.closest("#master-panel") && !masterOn()) return;
+  node.focus();
+  node.scrollIntoView({ block: "center", behavior: "smooth" });
+}
+
+function updateExtractButton() {
+  const running = state.job && !TERMINAL.has(state.job.state);
+  $("extract-btn").disabled = running || !state.validation.valid || state.validation.problems.length > 0;
+  $("extract-btn").textContent = running ? "Extracting…" : "Extract data";
+}
+
+// ───────────────────────────── section 3: the job ─────────────────────────────
+async function startExtraction() {
+  if ($("extract-btn").disabled) return;
+  hideError();
+  const options = collectOptions();
+  $("extract-btn").disabled = true;
+  let res;
+  try {
+    res = await rpc("start_extraction", { options });
+  } catch (err) {
+    if (err.data && Array.isArray(err.data.problems)) {
+      state.validation.valid = false;
+      state.validation.problems = err.data.problems;
+      renderProblems();
+    } else if (err.code === BUSY && err.data && err.data.job_id && !(state.job && state.job.id === err.data.job_id)) {
+      showError("Another extraction is running", err);
+      followJob(err.data.job_id, null, "");
+    } else {
+      showError("The extraction could not start", err);
+    }
+    updateExtractButton();
+    return;
+  }
+  followJob(res.job_id, options, res.output || state.validation.outputPath);
+}
+
+/** Show and poll a job: one this page started, or one found running (page reloaded, busy). */
+function followJob(jobId, options, output) {
+  state.job = { id: jobId, options: options || { input: "", weights: "" }, state: "queued", output };
+  $("progress-block").hidden = false;
+  $("job-result").hidden = true;
+  $("job-result").replaceChildren();
+  $("cancel-btn").hidden = false;
+  $("cancel-btn").disabled = false;
+  $("cancel-btn").textContent = "Cancel";
+  $("log").textContent = "";
+  $("log-count").textContent = "";
+  setProgress({ state: "queued", stage: "queued", done: 0, total: 0 });
+  updateExtractButton();
+  pollJob(jobId);
+}
+
+async function pollJob(jobId) {
+  if (!state.job || state.job.id !== jobId) return;
+  let st;
+  try {
+    st = await rpc("job_status", { job_id: jobId });
+  } catch (err) {
+    if (!state.job || state.job.id !== jobId) return;
+    state.job.misses = (state.job.misses || 0) + 1;
+    if (state.job.misses >= 6) {
+      showError("Lost track of the extraction", err);
+      finishJob({ state: "failed", error: err.message });
+      return;
+    }
+    setTimeout(() => pollJob(jobId), POLL_MS * 2);
+    return;
+  }
+  if (!state.job || state.job.id !== jobId) return;
+  state.job.misses = 0;
+  state.job.state = st.state;
+  if (st.output) state.job.output = st.output;
+  if (!state.job.options.weights && st.weights) state.job.options.weights = st.weights;
+  setProgress(st);
+  renderLog(st);
+  if (TERMINAL.has(st.state)) finishJob(st);
+  else setTimeout(() => pollJob(jobId), POLL_MS);
+}
+
+function stageLabel(stage, jobState) {
+  if (jobState === "queued") return "Queued";
+  if (jobState === "done") return "Done";
+  if (jobState === "cancelled") return "Cancelled";
+  if (jobState === "failed") return "Failed";
+  const s = String(stage || "running").replace(/[_-]+/g, " ");
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+function setProgress(st) {
+  const total = Number(st.total) || 0;
+  const done = Number(st.done) || 0;
+  let pct = total > 0 ? Math.min(100, (done / total) * 100) : 0;
+  if (st.state === "done") pct = 100;
+  const rounded = Math.floor(pct);
+  $("progress-bar").style.width = `${pct}%`;
+  $("progress").setAttribute("aria-valuenow", String(rounded));
+  $("progress").setAttribute("aria-valuetext", `${rounded} percent, ${done} of ${total} images`);
+  $("progress").dataset.state = st.state || "running";
+  $("progress-pct").textContent = `${rounded} %`;
+  const stage = stageLabel(st.stage, st.state);
+  $("progress-stage").textContent = st.message && !TERMINAL.has(st.state) ? `${stage} — ${st.message}` : stage;
+  const parts = [];
+  if (total) parts.push(`${done} / ${total} images`);
+  const ips = Number(st.images_per_s);
+  if (Number.isFinite(ips) && ips > 0) parts.push(`${ips.toFixed(ips >= 10 ? 0 : 1)} images/s`);
+  if (!TERMINAL.has(st.state) && total) parts.push(`ETA ${fmtDuration(st.eta_s)}`);
+  if (st.failed) parts.push(`${st.failed} failed`);
+  $("progress-stats").textContent = parts.join(" · ");
+}
+
+const LOG_KEEP = 2000;
+
+/** job_status gives the last lines and a running count: keep the whole log here (up to LOG_KEEP lines). */
+function renderLog(st) {
+  const job = state.job;
+  if (!job || st.log === undefined || st.log === null) return;
+  const recent = (Array.isArray(st.log) ? st.log : String(st.log).split(/\r?\n/)).map(readableLogLine);
+  job.logLines = job.logLines || [];
+  job.logSeen = job.logSeen || 0;
+  if (Number.isInteger(st.log_count)) {
+    const fresh = Math.min(Math.max(0, st.log_count - job.logSeen), recent.length);
+    if (fresh) job.logLines.push(...recent.slice(recent.length - fresh));
+    job.logSeen = Math.max(job.logSeen, st.log_count);
+  } else {
+    job.logLines = recent; // no count: show what the backend keeps
+  }
+  if (job.logLines.length > LOG_KEEP) job.logLines.splice(0, job.logLines.length - LOG_KEEP);
+  const text = job.logLines.join("\n");
+  const pre = $("log");
+  if (pre.textContent === text) return;
+  const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
+  pre.textContent = text;
+  if (atBottom) pre.scrollTop = pre.scrollHeight;
+  const n = Number.isInteger(st.log_count) ? st.log_count : job.logLines.length;
+  $("log-count").textContent = n ? `(${n} line${n === 1 ? "" : "s"})` : "";
+}
+
+function readableLogLine(line) {
+  return typeof line === "string" ? line : JSON.stringify(line);
+}
+
+async function cancelJob() {
+  if (!state.job) return;
+  $("cancel-btn").disabled = true;
+  $("cancel-btn").textContent = "Cancelling…";
+  try {
+    await rpc("cancel_job", { job_id: state.job.id });
+  } catch (err) {
+    showError("The extraction could not be cancelled", err);
+    $("cancel-btn").disabled = false;
+    $("cancel-btn").textContent = "Cancel";
+  }
+}
+
+function finishJob(st) {
+  const job = state.job;
+  $("cancel-btn").hidden = true;
+  const box = $("job-result");
+  box.replaceChildren();
+  box.hidden = false;
+  box.dataset.state = st.state;
+  const summary = st.summary || {};
+  const output = st.output || summary.output || (job && job.output) || "";
+  if (st.state === "done") {
+    const ok = summary.ok ?? st.done;
+    const secs = summary.seconds;
+    box.append(
+      el(
+        "p",
+        {},
+        el("strong", { text: "Extraction finished. " }),
+        `${ok} image${ok === 1 ? "" : "s"}${Number.isFinite(Number(secs)) && secs !== null ? ` in ${fmtSeconds(secs)}` : ""}`,
+        summary.resumed ? ` (resumed ${summary.resumed} from an earlier run)` : "",
+        ". Saved to ",
+        el("code", { text: output }),
+      ),
+    );
+    if (summary.master_table && typeof summary.master_table === "object") {
+      const mt = summary.master_table;
+      const bits = Object.entries(mt)
+        .filter(([, v]) => typeof v === "number" || typeof v === "string")
+        .map(([k, v]) => `${k.replace(/_/g, " ")}: ${v}`);
+      if (bits.length) box.append(el("p", { class: "small", text: `Master table — ${bits.join(" · ")}` }));
+    }
+  } else if (st.state === "cancelled") {
+    box.append(
+      el(
+        "p",
+        {},
+        el("strong", { text: "Extraction cancelled. " }),
+        `${st.done || 0} of ${st.total || 0} images were processed; the partial table is kept and pressing “Extract data” again resumes it.`,
+      ),
+    );
+  } else {
+    const reason = st.error || summary.error || lastLogLine(st.log) || "The extraction failed.";
+    box.append(el("p", {}, el("strong", { text: "Extraction failed. " }), readable(reason)));
+    if (Array.isArray(st.problems) && st.problems.length) {
+      state.validation.valid = false;
+      state.validation.problems = st.problems;
+      renderProblems();
+    }
+  }
+  const errors = st.errors || summary.errors || [];
+  if (errors.length) {
+    const det = el("details", { class: "failed-list" });
+    det.append(el("summary", { text: `${errors.length} image${errors.length === 1 ? "" : "s"} could not be read` }));
+    const ul = el("ul");
+    for (const e of errors.slice(0, 200)) {
+      ul.append(el("li", {}, el("code", { text: e.path || "" }), ` — ${readable(e.reason || "")}`));
+    }
+    det.append(ul);
+    if (summary.errors_path) det.append(el("p", { class: "small muted" }, "Full list: ", el("code", { text: summary.errors_path })));
+    box.append(det);
+  }
+  if (job) {
+    job.state = st.state;
+    if (output && st.state !== "failed") {
+      state.lastJob = { options: job.options, output };
+      refreshFiles(output);
+    }
+  }
+  updateExtractButton();
+  scheduleValidate();
+}
+
+function lastLogLine(log) {
+  if (!log) return "";
+  const lines = Array.isArray(log) ? log : String(log).split(/\r?\n/);
+  for (let i = lines.length - 1; i >= 0; i--) if (String(lines[i]).trim()) return String(lines[i]);
+  return "";
+}
+
+async function resumeRunningJob() {
+  try {
+    const res = await rpc("list_jobs");
+    const running = (res.jobs || []).filter((j) => !TERMINAL.has(j.state));
+    if (running.length && !state.job) {
+      const j = running[running.length - 1];
+      followJob(j.job_id, null, j.output || "");
+    }
+  } catch {
+    /* list_jobs is a convenience; nothing to resume */
+  }
+}
+
+// ───────────────────────────── section 4: the table ─────────────────────────────
+async function refreshFiles(preferred = null) {
+  const sel = $("result-file");
+  const keep = preferred || sel.value;
+  let files = [];
+  try {
+    const res = await rpc("list_files");
+    files = res.files || [];
+    if (res.workspace) $("workspace").textContent = res.workspace;
+  } catch (err) {
+    if (preferred === null) showError("Could not list the extracted tables", err);
+  }
+  state.files = files;
+  const paths = files.map((f) => f.path);
+  if (keep && !paths.includes(keep)) files.unshift({ name: keep.split(/[\\/]/).pop(), path: keep });
+  sel.replaceChildren();
+  if (!files.length) sel.append(el("option", { value: "", text: "No table yet" }));
+  for (const f of files) {
+    const extra = f.size ? ` · ${fmtSize(f.size)}` : "";
+    sel.append(el("option", { value: f.path, text: `${f.name}${extra}`, title: f.path }));
+  }
+  if (keep && [...sel.options].some((o) => o.value === keep)) sel.value = keep;
+  if ($("table-toggle").checked && sel.value && (preferred || sel.value !== state.table.path)) {
+    loadTable(sel.value, 0);
+  }
+}
+
+async function loadTable(path, offset) {
+  const seq = ++state.table.seq;
+  $("table-summary").textContent = "Loading…";
+  try {
+    const res = await rpc("read_table", { path, offset, limit: PAGE_SIZE });
+    if (seq !== state.table.seq) return;
+    const columns = res.columns || [];
+    const rows = (res.rows || []).map((r) => (Array.isArray(r) ? r : columns.map((c) => r[c])));
+    const pathChanged = path !== state.table.path;
+    Object.assign(state.table, { path, offset, total: res.total ?? rows.length, columns, rows, picked: -1 });
+    renderTable();
+    if (pathChanged || !$("detail").hidden) {
+      $("detail").hidden = true;
+    }
+  } catch (err) {
+    if (seq !== state.table.seq) return;
+    Object.assign(state.table, { path, offset: 0, total: 0, columns: [], rows: [], picked: -1 });
+    $("result-table").replaceChildren();
+    $("table-summary").textContent = "";
+    $("page-info").textContent = "";
+    showError("The table could not be read", err);
+  }
+}
+
+function visibleColumns() {
+  const hideDense = $("hide-dense").checked;
+  return state.table.columns.map((c, i) => i).filter((i) => !(hideDense && DENSE_RE.test(state.table.columns[i])));
+}
+
+function stickyCount(columns) {
+  let n = 0;
+  for (const c of columns) {
+    if (DENSE_RE.test(c) || PRED_RE.test(c)) break;
+    n += 1;
+  }
+  return Math.min(n, 4);
+}
+
+function renderTable() {
+  const { columns, rows, offset, total } = state.table;
+  const table = $("result-table");
+  const idx = visibleColumns();
+  const sticky = stickyCount(idx.map((i) => columns[i]));
+  const labels = labelsOf(tableContext().weights);
+  table.replaceChildren();
+  const headRow = el("tr", {}, el("th", { scope: "col", class: "rownum sticky", "data-sticky": "0", text: "#" }));
+  idx.forEach((ci, k) => {
+    const isSticky = k < sticky;
+    const m = PRED_RE.exec(columns[ci]);
+    const label = m && labels.length ? labels[Number(m[1])] || "untrained" : "";
+    headRow.append(
+      el(
+        "th",
+        {
+          scope: "col",
+          class: isSticky ? "sticky" : null,
+          "data-sticky": isSticky ? String(k + 1) : null,
+          title: label ? `${columns[ci]} — ${label}` : columns[ci],
+        },
+        columns[ci],
+        label ? el("span", { class: `col-sub${label === "untrained" ? " untrained" : ""}`, text: label }) : null,
+      ),
+    );
+  });
+  table.append(el("thead", {}, headRow));
+  const tbody = el("tbody");
+  rows.forEach((row, r) => {
+    const tr = el("tr", {
+      tabindex: "0",
+      "data-row": String(r),
+      "aria-label": `Row ${offset + r + 1}: ${rowTitle(row)}. Press Enter to show its image and predictions.`,
+    });
+    tr.append(el("th", { scope: "row", class: "rownum sticky", "data-sticky": "0", text: String(offset + r + 1) }));
+    idx.forEach((ci, k) => {
+      const isSticky = k < sticky;
+      const v = row[ci];
+      tr.append(
+        el("td", {
+          class: [isSticky ? "sticky" : "", typeof v === "number" ? "num" : ""].join(" ").trim() || null,
+          "data-sticky": isSticky ? String(k + 1) : null,
+          title: typeof v === "number" ? String(v) : null,
+          text: fmtCell(v),
+        }),
+      );
+    });
+    tr.addEventListener("click", () => pickRow(r));
+    tr.addEventListener("keydown", (ev) => onRowKey(ev, r));
+    tbody.append(tr);
+  });
+  table.append(tbody);
+  if (!rows.length) tbody.append(el("tr", {}, el("td", { colspan: String(idx.length + 1), class: "muted", text: "The table is empty." })));
+  layoutSticky();
+  const first = total ? offset + 1 : 0;
+  const last = offset + rows.length;
+  const hidden = columns.length - idx.length;
+  $("table-summary").textContent = `${total} row${total === 1 ? "" : "s"} · ${columns.length} columns${hidden ? ` (${hidden} dense hidden)` : ""}`;
+  $("page-info").textContent = total ? `Rows ${first}–${last} of ${total}` : "";
+  $("page-prev").disabled = offset <= 0;
+  $("page-next").disabled = offset + rows.length >= total;
+}
+
+function layoutSticky() {
+  const table = $("result-table");
+  const head = table.querySelectorAll("thead th.sticky");
+  const lefts = [];
+  let left = 0;
+  head.forEach((th) => {
+    lefts.push(left);
+    left += th.getBoundingClientRect().width;
+  });
+  for (const cell of table.querySelectorAll(".sticky")) {
+    const k = Number(cell.dataset.sticky);
+    cell.style.left = `${lefts[k] || 0}px`;
+    cell.classList.toggle("sticky-last", k === head.length - 1);
+  }
+}
+
+function rowTitle(row) {
+  const { columns } = state.table;
+  const idCols = columns.map((c, i) => i).filter((i) => !DENSE_RE.test(columns[i]) && !PRED_RE.test(columns[i]));
+  return idCols.slice(0, 4).map((i) => fmtCell(row[i])).join(" / ");
+}
+
+function onRowKey(ev, r) {
+  const rows = $("result-table").querySelectorAll("tbody tr[data-row]");
+  if (ev.key === "Enter" || ev.key === " ") {
+    ev.preventDefault();
+    pickRow(r);
+  } else if (ev.key === "ArrowDown" && r + 1 < rows.length) {
+    ev.preventDefault();
+    rows[r + 1].focus();
+  } else if (ev.key === "ArrowUp" && r > 0) {
+    ev.preventDefault();
+    rows[r - 1].focus();
+  }
+}
+
+function tableContext() {
+  // The table's own job (if it came from this page) knows its root and weights.
+  let opts = null;
+  if (state.lastJob && state.lastJob.output === state.table.path) opts = state.lastJob.options;
+  else if (state.job && state.job.output === state.table.path) opts = state.job.options;
+  // Otherwise the table's provenance file (listed by list_files) says which weights and folder made it.
+  const file = (state.files || []).find((f) => f.path === state.table.path) || {};
+  opts = opts || {};
+  const weights = opts.weights || file.weights;
+  return {
+    input: opts.input || file.input || $("input-root").value.trim(),
+    weights: weights || $("weights").value,
+    guessed: !weights,
+  };
+}
+
+function imagePathOf(row) {
+  const { columns } = state.table;
+  const lower = columns.map((c) => c.toLowerCase());
+  const pathIdx = lower.findIndex((c) => c === "path" || c === "image_path" || c === "filepath");
+  if (pathIdx >= 0 && row[pathIdx]) return String(row[pathIdx]);
+  const fileIdx = lower.findIndex((c) => c === "filename" || c === "file_name" || c === "file");
+  if (fileIdx < 0 || !row[fileIdx]) return null;
+  const levels = columns
+    .map((c, i) => ({ m: LEVEL_RE.exec(c), i }))
+    .filter((x) => x.m)
+    .sort((a, b) => Number(a.m[1]) - Number(b.m[1]))
+    .map((x) => row[x.i]);
+  const ctx = tableContext();
+  if (!ctx.input) return null;
+  return joinPath(ctx.input, ...levels, row[fileIdx]);
+}
+
+async function pickRow(r) {
+  const { rows, columns } = state.table;
+  const row = rows[r];
+  if (!row) return;
+  state.table.picked = r;
+  for (const tr of $("result-table").querySelectorAll("tbody tr[data-row]")) {
+    const on = Number(tr.dataset.row) === r;
+    tr.classList.toggle("picked", on);
+    if (on) tr.setAttribute("aria-current", "true");
+    else tr.removeAttribute("aria-current");
+  }
+  $("detail").hidden = false;
+  const ctx = tableContext();
+  renderChart(row, columns, ctx);
+  const frame = $("thumb-frame");
+  const caption = $("thumb-caption");
+  const path = imagePathOf(row);
+  frame.replaceChildren(el("span", { class: "muted", text: path ? "Loading image…" : "No image" }));
+  caption.textContent = path || "This table has no file name column (master-table layout), so the image cannot be located.";
+  if (!path) return;
+  try {
+    const res = await rpc("thumbnail", { path, size: 320 });
+    if (state.table.picked !== r) return;
+    frame.replaceChildren(el("img", { src: res.data_url, alt: `Chest X-ray ${path.split(/[\\/]/).slice(-2).join("/")}` }));
+  } catch (err) {
+    if (state.table.picked !== r) return;
+    frame.replaceChildren(el("span", { class: "error-text", text: `Image unavailable: ${err.message}` }));
+  }
+}
+
+function renderChart(row, columns, ctx) {
+  const box = $("chart");
+  box.replaceChildren();
+  const preds = [];
+  columns.forEach((c, i) => {
+    const m = PRED_RE.exec(c);
+    if (m) preds.push({ head: Number(m[1]), col: c, value: row[i] });
+  });
+  preds.sort((a, b) => a.head - b.head);
+  const weightsName = ctx.weights || $("weights").value;
+  $("chart-title").textContent = `Predictions · ${weightsName || "unknown weights"}`;
+  if (!preds.length) {
+    box.append(el("p", { class: "muted", text: "This table has no prediction columns." }));
+    return;
+  }
+  const labels = labelsOf(weightsName);
+  const values = preds.map((p) => (p.value === null || p.value === "" ? Number.NaN : Number(p.value)));
+  const finite = values.filter(Number.isFinite);
+  const lo = Math.min(0, ...finite);
+  const hi = Math.max(1, ...finite);
+  const W = 560;
+  const labelW = 200;
+  const valueW = 86;
+  const barX = labelW + 8;
+  const barW = W - barX - valueW;
+  const rowH = 22;
+  const top = 8;
+  const H = top + preds.length * rowH + 24;
+  const x = (v) => barX + ((v - lo) / (hi - lo)) * barW;
+  const chart = svg("svg", {
+    viewBox: `0 0 ${W} ${H}`,
+    class: "bar-chart",
+    role: "img",
+    "aria-labelledby": "chart-title chart-desc",
+  });
+  const desc = preds
+    .map((p, k) => {
+      const name = labels[p.head] || state.pathologyNames[p.head] || `head ${p.head}`;
+      const v = Number.isFinite(values[k]) ? values[k].toFixed(3) : "no value";
+      return `${name}: ${v}${labels[p.head] ? "" : " (untrained)"}`;
+    })
+    .join("; ");
+  chart.append(svg("desc", { id: "chart-desc" }, desc));
+  const defs = svg("defs");
+  const pat = svg("pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
+  pat.append(svg("rect", { width: 6, height: 6, class: "hatch-bg" }), svg("line", { x1: 0, y1: 0, x2: 0, y2: 6, class: "hatch-line" }));
+  defs.append(pat);
+  chart.append(defs);
+  // grid: 0, 0.5, 1 (and the extremes when the values leave [0, 1])
+  const ticks = [...new Set([lo, 0, 0.5, 1, hi])].filter((t) => t >= lo && t <= hi).sort((a, b) => a - b);
+  const gridBottom = top + preds.length * rowH;
+  for (const t of ticks) {
+    chart.append(svg("line", { x1: x(t), x2: x(t), y1: top - 2, y2: gridBottom, class: t === 0 ? "axis" : "grid" }));
+    chart.append(svg("text", { x: x(t), y: gridBottom + 15, class: "tick", "text-anchor": "middle" }, String(Number(t.toFixed(2)))));
+  }
+  preds.forEach((p, k) => {
+    const trained = Boolean(labels[p.head]);
+    const name = labels[p.head] || state.pathologyNames[p.head] || `head ${p.head}`;
+    const y = top + k * rowH;
+    const v = values[k];
+    const g = svg("g", { class: trained ? "bar trained" : "bar untrained" });
+    g.append(svg("title", {}, `${p.col}: ${Number.isFinite(v) ? v : "no value"}${trained ? "" : " — untrained head"}`));
+    g.append(svg("text", { x: labelW, y: y + rowH / 2 + 4, "text-anchor": "end", class: "label" }, trained ? name : `${name} (untrained)`));
+    if (Number.isFinite(v)) {
+      const x0 = x(Math.min(0, v));
+      const x1 = x(Math.max(0, v));
+      g.append(svg("rect", { x: x0, y: y + 4, width: Math.max(1, x1 - x0), height: rowH - 8, rx: 2, class: "fill" }));
+      g.append(svg("text", { x: W - valueW + 8, y: y + rowH / 2 + 4, class: "value" }, v.toFixed(3)));
+    } else {
+      g.append(svg("text", { x: W - valueW + 8, y: y + rowH / 2 + 4, class: "value" }, "—"));
+    }
+    chart.append(g);
+  });
+  box.append(chart);
+  const note = [];
+  if (labels.some((l) => !l)) note.push("Hatched bars are untrained heads: their values carry no meaning.");
+  if (ctx.guessed) note.push(`Label names are those of the selected weight set (${weightsName}).`);
+  if (note.length) box.append(el("p", { class: "small muted", text: note.join(" ") }));
+}
+
+// ───────────────────────────── wiring ─────────────────────────────
+function wire() {
+  $("banner-close").addEventListener("click", hideError);
+
+  // section 1
+  $("input-root").addEventListener("input", () => {
+    refreshFolders();
+    scheduleValidate();
+  });
+  $("depth").addEventListener("input", () => {
+    updatePatientLevels();
+    refreshFolders();
+    scheduleValidate();
+  });
+  $("input-browse").addEventListener("click", () => browse("folder", "input-root"));
+  $("folders-all").addEventListener("change", (ev) => {
+    state.selected = ev.target.checked ? new Set(state.folders) : new Set();
+    state.allMode = ev.target.checked;
+    renderFolders();
+    scheduleValidate();
+  });
+  $("folders-filter").addEventListener("input", () => renderFolders());
+
+  // section 2
+  $("weights").addEventListener("change", () => {
+    renderWeightsInfo();
+    scheduleValidate();
+  });
+  for (const id of ["feat-dense", "feat-pred", "preprocess", "prefix", "patient-level", "patient-int", "filename-col", "date-col"]) {
+    $(id).addEventListener(id === "prefix" ? "input" : "change", scheduleValidate);
+  }
+  $("master-toggle").addEventListener("change", () => {
+    $("master-panel").hidden = !masterOn();
+    if (masterOn()) updatePatientLevels();
+    scheduleValidate();
+  });
+  $("dates-csv").addEventListener("input", () => {
+    inspectDates();
+    scheduleValidate();
+  });
+  $("dates-browse").addEventListener("click", () => browse("csv", "dates-csv"));
+
+  // section 3
+  for (const id of ["filename", "batch-size"]) $(id).addEventListener("input", scheduleValidate);
+  for (const id of ["device", "precision"]) $(id).addEventListener("change", scheduleValidate);
+  $("extract-btn").addEventListener("click", startExtraction);
+  $("cancel-btn").addEventListener("click", cancelJob);
+
+  // section 4
+  $("table-toggle").addEventListener("change", () => {
+    const on = $("table-toggle").checked;
+    $("table-panel").hidden = !on;
+    if (on) {
+      const path = $("result-file").value;
+      if (path) loadTable(path, 0);
+      else $("table-summary").textContent = "No extracted table yet: run an extraction first.";
+    }
+  });
+  $("result-file").addEventListener("change", () => {
+    if ($("table-toggle").checked && $("result-file").value) loadTable($("result-file").value, 0);
+  });
+  $("files-refresh").addEventListener("click", () => refreshFiles());
+  $("hide-dense").addEventListener("change", () => {
+    if (state.table.columns.length) renderTable();
+  });
+  $("page-prev").addEventListener("click", () => loadTable(state.table.path, Math.max(0, state.table.offset - PAGE_SIZE)));
+  $("page-next").addEventListener("click", () => loadTable(state.table.path, state.table.offset + PAGE_SIZE));
+  window.addEventListener("resize", debounce(layoutSticky, 100));
+
+  // native dialogs (pywebview injects its API after load, then fires this event)
+  window.addEventListener("pywebviewready", enableNative);
+  enableNative();
+}
+
+async function init() {
+  const meta = document.querySelector('meta[name="radfeat-token"]');
+  state.token = meta ? meta.getAttribute("content") || "" : "";
+  wire();
+  const saved = loadSettings();
+  updatePatientLevels();
+  if (!state.token || state.token === TOKEN_PLACEHOLDER) {
+    setConnection("down", "No access token");
+    showError(
+      "This page was not opened by radfeat",
+      "Open it from “radfeat gui”, or from the address printed by “radfeat serve”.",
+    );
+  }
+  try {
+    const v = await rpc("version");
+    setConnection("up", `Connected · radfeat ${v.radfeat}`);
+    const providers = Array.isArray(v.providers) ? v.providers.join(", ") : "";
+    $("version").textContent = `radfeat ${v.radfeat} · onnxruntime ${v.onnxruntime}${providers ? ` (${providers})` : ""}`;
+  } catch (err) {
+    setConnection("down", "Backend unreachable");
+    showError("Cannot talk to the radfeat backend", err);
+  }
+  await Promise.all([loadWeights(saved && saved.weights), refreshFiles(), resumeRunningJob()]);
+  if ($("input-root").value.trim()) refreshFolders();
+  scheduleValidate();
+}
+
+document.addEventListener("DOMContentLoaded", init);
