@@ -1,8 +1,8 @@
 """Fractal texture features of colour images: gliding-box lacunarity, "fractal dimension" and percolation.
 
-The features follow the definitions of the public *Image-Feature-Extraction-Tools* repository
-(L. H. C. Longo et al., ``Fractal.py`` and ``Curve.py``), re-derived here and computed with
-whole-array operations instead of per-pixel Python loops.
+The features follow the definitions of the public repository leonardohcl/Image-Feature-Extraction-Tools
+(``Fractal.py``: ``GlidingBox``; ``Curve.py``: curve descriptors), re-derived here and computed with
+whole-array operations instead of per-pixel Python loops (its pure-Python version is O(n^5)).
 
 Definitions, for every odd box size ``r = 3, 5, ..., R`` (``p = r // 2``):
 
@@ -14,9 +14,9 @@ Definitions, for every odd box size ``r = 3, 5, ..., R`` (``p = r // 2``):
 * The box *mass* ``m`` is its number of occupied pixels (``1 <= m <= r*r``); ``P(m, r)`` is the
   fraction of boxes with mass ``m``.
 * Lacunarity: ``lac(r) = (M2 - M1**2) / M1**2`` with ``M1 = sum m P(m, r)``, ``M2 = sum m**2 P(m, r)``.
-* "Fractal dimension" at ``r`` as the reference reports it: ``fd(r) = sum P(m, r) / m`` (the
-  expected reciprocal mass, i.e. the gliding-box estimate of the number of boxes needed to cover
-  the image, normalised per box).  The reference does not fit a log-log slope, so none is given.
+* "Fractal dimension" at ``r`` as the reference reports it: ``fd(r) = sum P(m, r) / m``, the expected
+  reciprocal mass (in Voss's probability method it is proportional to the number of boxes of size
+  ``r`` needed to cover the image).  The reference fits no log-log slope, so none is given here.
 * Percolation, on each box's occupied map with 4-connectivity (clusters never leave the box):
 
   - ``perc_clusters_r{r}``: mean number of clusters per box (the reference's ``p(r)``);
@@ -33,12 +33,14 @@ Undefined values are NaN and a :class:`FractalWarning` says why: box sizes large
 and descriptors of a curve that contains NaN or whose ratio has a zero denominator.
 
 Speed: the colour distances of every centre to its whole ``R x R`` neighbourhood are computed once
-per block of rows (shared by all ``r``); masses come from thresholding them; clusters come from one
-``scipy.ndimage.label`` call per block and ``r`` over the stack of boxes, with a structuring element
-that connects pixels only within a box.  Boxes that are fully occupied or hold only their centre
-have one cluster and are not labelled.  Blocks run on a thread pool (the heavy numpy and
-``ndimage.label`` work releases the GIL); all accumulators are integers, so results do not depend on
-the number of threads.
+per block of rows (shared by all ``r``); occupied maps and masses come from thresholding them.
+Clusters come from one connected-component labelling call (OpenCV, or ``scipy.ndimage.label``) per
+block and ``r`` over all its boxes stacked vertically with an empty row between boxes, so clusters
+cannot join across boxes; labels are numbered in raster order, so each box owns a contiguous label
+range (checked; any other numbering takes a general path), giving cluster counts from per-box
+maxima and largest clusters from one ``bincount``.  Boxes that are full or hold only their centre
+have one cluster and are not labelled.  Blocks run on a thread pool (numpy and the labellers release
+the GIL); all accumulators are integers, so results do not depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -76,10 +78,6 @@ _PERC = ("perc_clusters", "perc_percolating", "perc_largest")
 _LABEL_VOXELS = 4_000_000
 # Distance block (uint8, rows x width x K x K) per task.
 _BLOCK_BYTES = 24_000_000
-
-# 4-connectivity inside each box, nothing across boxes (axis 0 indexes the boxes).
-_IN_BOX_4 = np.zeros((3, 3, 3), dtype=bool)
-_IN_BOX_4[1] = ndimage.generate_binary_structure(2, 1)
 
 
 class FractalWarning(RuntimeWarning):
@@ -239,7 +237,7 @@ def _distance_block(planes: np.ndarray, pad: int, y0: int, y1: int, width: int) 
 
 
 def _block_sums(planes: np.ndarray, pad: int, shape: tuple[int, int], sizes: list[int],
-                y0: int, y1: int, percolation: bool) -> dict[int, _Sums]:
+                y0: int, y1: int, percolation: bool, labeller: str) -> dict[int, _Sums]:
     """Accumulators for the centres in rows ``y0 <= y < y1`` (all box sizes)."""
     height, width = shape
     dist = _distance_block(planes, pad, y0, y1, width)
@@ -252,51 +250,98 @@ def _block_sums(planes: np.ndarray, pad: int, shape: tuple[int, int], sizes: lis
         ncols = width - 2 * p
         if ya >= yb or ncols <= 0:
             continue
-        step = max(1, _LABEL_VOXELS // (ncols * r * r))
+        step = max(1, _LABEL_VOXELS // (ncols * r * (r + 1)))
         for ys in range(ya, yb, step):
             ye = min(ys + step, yb)
             sub = dist[ys - y0 : ye - y0, p - 1 : p - 1 + ncols, pad - p : pad + p + 1, pad - p : pad + p + 1]
-            occupied = (sub <= r).reshape(-1, r, r)
-            _add_boxes(sums, occupied, r, percolation)
+            # Boxes stacked vertically, each followed by an empty row so that clusters cannot join
+            # across boxes: (n, r + 1, r), box rows first.
+            boxes = np.empty((ye - ys, ncols, r + 1, r), dtype=np.uint8)
+            boxes[:, :, r, :] = 0
+            np.less_equal(sub, r, out=boxes[:, :, :r, :], casting="unsafe")
+            _add_boxes(sums, boxes.reshape(-1, r + 1, r), r, percolation, labeller)
     return result
 
 
-def _add_boxes(sums: _Sums, occupied: np.ndarray, r: int, percolation: bool) -> None:
-    n = occupied.shape[0]
+def _add_boxes(sums: _Sums, boxes: np.ndarray, r: int, percolation: bool, labeller: str) -> None:
+    """Add ``boxes`` (uint8 0/1, ``(n, r + 1, r)`` with an empty last row) to the accumulators."""
+    n = boxes.shape[0]
     area = r * r
-    mass = np.count_nonzero(occupied.reshape(n, area), axis=1)
+    mass = np.count_nonzero(boxes.reshape(n, -1), axis=1)
     sums.mass_hist += np.bincount(mass, minlength=area + 1)
     sums.boxes += n
     if not percolation:
         return
     # A full box, or one holding only its centre, is a single cluster of size `mass`.
     need = (mass > 1) & (mass < area)
-    trivial = ~need
-    sums.clusters += int(np.count_nonzero(trivial))
-    sums.largest += int(mass[trivial].sum())
-    if not need.any():
+    n_need = int(np.count_nonzero(need))
+    sums.clusters += n - n_need
+    sums.largest += int(mass.sum() - mass[need].sum())
+    if n_need == 0:
         return
-    boxes = occupied if trivial.sum() == 0 else occupied[need]
-    mass = mass[need]
-    labels, total = ndimage.label(boxes, structure=_IN_BOX_4)
-    # ndimage.label numbers components in raster order of their first pixel and boxes are the
-    # slowest axis, so box i owns the labels (last[i-1], last[i]].
-    last = labels.reshape(len(boxes), area).max(axis=1)
-    first = np.empty_like(last)
-    first[0] = 0
-    first[1:] = last[:-1]
-    count = last - first
-    if int(count.min()) < 1 or int(last[-1]) != total:
-        raise AssertionError("unexpected label numbering from scipy.ndimage.label")
-    sums.clusters += total
-    single = count == 1
-    sums.largest += int(mass[single].sum())
-    multi = ~single
-    if multi.any():
-        sizes = np.bincount(labels[multi].ravel(), minlength=total + 1)
-        # Segments start at each multi-cluster box's first label; labels of the other boxes in
-        # between were not counted (size 0), so they cannot change the maxima.
-        sums.largest += int(np.maximum.reduceat(sizes, first[multi] + 1).sum())
+    if n_need < n:
+        boxes, mass = boxes[need], mass[need]
+    counts, largest = _cluster_stats(boxes, mass, labeller)
+    sums.clusters += int(counts.sum())
+    sums.largest += int(largest.sum())
+
+
+def _label(image: np.ndarray, labeller: str) -> tuple[np.ndarray, int]:
+    """4-connected labels (int32, 0 = background, 1..n) of a 2-D uint8 0/1 image."""
+    if labeller == "opencv":
+        import cv2
+
+        n, labels = cv2.connectedComponents(image, connectivity=4, ltype=cv2.CV_32S)
+        return labels, int(n) - 1
+    labels, n = ndimage.label(image)  # the default structure is 4-connectivity
+    return labels, int(n)
+
+
+def _cluster_stats(boxes: np.ndarray, mass: np.ndarray, labeller: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster count and largest cluster size of each box in ``boxes`` (``(k, r + 1, r)``, masses ``mass``)."""
+    k = boxes.shape[0]
+    labels, total = _label(boxes.reshape(-1, boxes.shape[2]), labeller)
+    flat = labels.reshape(k, -1)
+    # Both labellers number clusters in raster order of their first pixel, and the boxes are stacked
+    # in raster order, so box i should own exactly the labels lo[i]..hi[i], lo[i] = hi[i-1] + 1.
+    # Checked here (cheaply); any other numbering takes the general path.
+    hi = flat.max(axis=1).astype(np.int64)
+    lo = (flat.view(np.uint32) - np.uint32(1)).min(axis=1).astype(np.int64) + 1  # background wraps to max
+    if not (lo[0] == 1 and hi[-1] == total and np.array_equal(lo[1:], hi[:-1] + 1)):
+        return _cluster_stats_general(flat, total, k)
+    counts = hi - lo + 1
+    largest = mass.astype(np.int64)  # right for single-cluster boxes
+    multi = counts > 1
+    n_multi = int(np.count_nonzero(multi))
+    if n_multi:
+        # Sizes of the clusters of multi-cluster boxes only (others stay 0: they are not needed, and
+        # each box's maximum is taken over its own label range).
+        picked = flat if 2 * n_multi > k else flat[multi]
+        sizes = np.bincount(picked.ravel(), minlength=total + 1)
+        sizes[0] = 0
+        largest[multi] = np.maximum.reduceat(sizes, lo)[multi]
+    return counts, largest
+
+
+def _cluster_stats_general(flat: np.ndarray, total: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster counts and largest sizes for any label numbering (each cluster lies in one box)."""
+    sizes = np.bincount(flat.ravel(), minlength=total + 1)
+    owner = np.zeros(total + 1, dtype=np.int64)
+    owner[flat] = np.arange(k)[:, None]
+    owner, sizes = owner[1:], sizes[1:]
+    counts = np.bincount(owner, minlength=k)
+    largest = np.zeros(k, dtype=np.int64)
+    np.maximum.at(largest, owner, sizes)
+    return counts, largest
+
+
+def _labeller() -> str:
+    """OpenCV's labelling makes a whole run about 1.3x faster than scipy's; both give the same clusters."""
+    try:
+        import cv2  # noqa: F401
+    except Exception:  # pragma: no cover - opencv is a dependency, but may fail to load
+        return "scipy"
+    return "opencv"
 
 
 def _default_workers() -> int:
@@ -307,7 +352,8 @@ def _default_workers() -> int:
     return max(1, min(n, 16))
 
 
-def _box_sums(img: np.ndarray, sizes: list[int], percolation: bool, workers: int) -> dict[int, _Sums]:
+def _box_sums(img: np.ndarray, sizes: list[int], percolation: bool, workers: int,
+              labeller: str) -> dict[int, _Sums]:
     height, width = img.shape[:2]
     pad = sizes[-1] // 2
     grey = bool(np.array_equal(img[:, :, 0], img[:, :, 1]) and np.array_equal(img[:, :, 0], img[:, :, 2]))
@@ -322,7 +368,7 @@ def _box_sums(img: np.ndarray, sizes: list[int], percolation: bool, workers: int
     blocks = [(y, min(y + rows, height - 1)) for y in range(1, height - 1, rows)]
 
     def run(block: tuple[int, int]) -> dict[int, _Sums]:
-        return _block_sums(planes, pad, (height, width), sizes, block[0], block[1], percolation)
+        return _block_sums(planes, pad, (height, width), sizes, block[0], block[1], percolation, labeller)
 
     if workers == 1 or len(blocks) == 1:
         parts = [run(b) for b in blocks]
@@ -365,6 +411,9 @@ def fractal_features(image: np.ndarray, max_box: int = 41, *, percolation: bool 
         percolation: also compute the percolation features (most of the run time).
         workers: threads to use; default: the CPUs available (at most 16).  Results do not depend on it.
 
+    The work grows as ``H * W * R**3``: a 512x512 image with ``R = 41`` takes about 8 s on two cores
+    (2 s without percolation); downsample large radiographs first if that is too slow.
+
     Returns:
         ``{name: value}`` in the order of :func:`feature_names`: ``lac_r{r}``, ``fd_r{r}``,
         ``perc_clusters_r{r}``, ``perc_percolating_r{r}``, ``perc_largest_r{r}`` for every ``r``, then
@@ -389,7 +438,7 @@ def fractal_features(image: np.ndarray, max_box: int = 41, *, percolation: bool 
 
     values: dict[int, dict[str, float]] = {}
     if fitting:
-        sums = _box_sums(img, fitting, percolation, int(workers))
+        sums = _box_sums(img, fitting, percolation, int(workers), _labeller())
         values = {r: _per_r_values(r, sums[r], percolation) for r in fitting}
 
     families = _PER_R + (_PERC if percolation else ())
