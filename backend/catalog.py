@@ -71,7 +71,9 @@ class WeightSet:
         data = asdict(self)
         data["labels"] = list(self.labels)
         data["op_threshs"] = None if self.op_threshs is None else list(self.op_threshs)
-        data.pop("extra")
+        extra = data.pop("extra")
+        if extra:  # model settings of non-TorchXRayVision entries (ONNX models: preprocessing, outputs)
+            data["extra"] = extra
         return data
 
 
@@ -90,6 +92,7 @@ def _entry(raw: dict[str, Any], source: str) -> WeightSet:
         description=raw.get("description", ""),
         apply_sigmoid=bool(raw.get("apply_sigmoid", False)),
         source=source,
+        extra=dict(raw.get("extra") or {}),
     )
 
 

@@ -140,8 +140,20 @@ def _unwrap(obj: Any) -> Any:
     return obj
 
 
-def load_checkpoint(path: Path) -> Checkpoint:
-    """Read a TorchXRayVision DenseNet checkpoint (pickled model or plain state dict), safely."""
+# State-dict keys that identify each architecture radfeat can build (see radfeat.encoders for the others).
+REQUIRED_KEYS = {
+    "densenet": ("classifier.weight", "features.conv0.weight"),
+    "resnet": ("conv1.weight", "layer4.0.conv1.weight", "fc.weight"),
+    "resnet-ae": ("conv1.weight", "layer4.0.conv1.weight", "uplayer1.0.conv1.weight", "conv1_1.weight"),
+}
+
+
+def load_checkpoint(path: Path, architecture: str | None = "densenet") -> Checkpoint:
+    """Read a TorchXRayVision checkpoint (pickled model or plain state dict), safely.
+
+    ``architecture`` (``densenet``, ``resnet``, ``resnet-ae``) names the state-dict keys that must be
+    present; ``None`` accepts any tensors (the caller identifies the architecture).
+    """
     path = Path(path)
     try:
         obj = torch.load(path, map_location="cpu", pickle_module=_safe_pickle, weights_only=False)
@@ -172,10 +184,14 @@ def load_checkpoint(path: Path) -> Checkpoint:
         kind = "state_dict"
     else:
         raise CheckpointError(
-            f"{path.name}: not a TorchXRayVision DenseNet checkpoint (found {type(obj).__name__})"
+            f"{path.name}: not a TorchXRayVision {'DenseNet' if architecture == 'densenet' else 'model'} "
+            f"checkpoint (found {type(obj).__name__})"
         )
-    if "classifier.weight" not in state or "features.conv0.weight" not in state:
+    if architecture == "densenet" and ("classifier.weight" not in state or "features.conv0.weight" not in state):
         raise CheckpointError(f"{path.name}: not a DenseNet checkpoint (no features.conv0 / classifier weights)")
+    if architecture not in (None, "densenet") and any(k not in state for k in REQUIRED_KEYS[architecture]):
+        raise CheckpointError(f"{path.name}: not a TorchXRayVision {architecture} checkpoint "
+                              f"(no {', '.join(REQUIRED_KEYS[architecture])} weights)")
     if op_threshs is not None and all(math.isnan(t) for t in op_threshs):
         op_threshs = None
     return Checkpoint(state, pathologies, op_threshs, apply_sigmoid, kind)

@@ -12,14 +12,19 @@ from typing import Any
 from . import __version__
 from .options import (
     DEFAULT_FILENAME,
+    DEFAULT_MAX_BOX,
     DEFAULT_PREFIX,
     DEVICES,
+    EXTRACTION_TYPES,
     FORMATS,
     PRECISIONS,
     PREPROCESS_MODES,
+    SALIENCY_METHODS,
+    SALIENCY_STYLES,
     ExtractOptions,
     MasterTableOptions,
     OptionsError,
+    default_filename,
 )
 
 EXIT_INVALID = 2
@@ -51,6 +56,17 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_lenient_int, default=16)
     p.add_argument("--threads", type=_lenient_int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a partial result exists")
+    t = p.add_argument_group("extraction type")
+    t.add_argument("--type", default=None,
+                   help=f"{'|'.join(EXTRACTION_TYPES)} (default: the type of --weights, else densenet)")
+    t.add_argument("--max-box", type=_lenient_int, default=DEFAULT_MAX_BOX,
+                   help=f"fractal: largest box size, odd, at least 3 (default {DEFAULT_MAX_BOX})")
+    t.add_argument("--saliency-methods", default="gradcam",
+                   help=f"saliency: {', '.join(SALIENCY_METHODS)} (comma-separated, default gradcam)")
+    t.add_argument("--pathologies", default=None,
+                   help="saliency: labels to map, comma-separated (default: all the weight set was trained for)")
+    t.add_argument("--styles", default=",".join(SALIENCY_STYLES),
+                   help=f"saliency: PNG styles, comma-separated (default {','.join(SALIENCY_STYLES)})")
     mt = p.add_argument_group("master table (MEDprofiles layout)")
     mt.add_argument("--master-table", action="store_true", help="join rows to a CSV of image dates")
     mt.add_argument("--dates", help="CSV mapping image file names to dates")
@@ -61,9 +77,27 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _split(text: str | None) -> list[str]:
+    return [f.strip() for f in (text or "").split(",") if f.strip()]
+
+
+def _infer_type(weights: str | None) -> str:
+    """No --type: the type of the named weight set (densenet when none is named or it is unknown)."""
+    if not weights:
+        return "densenet"
+    from .catalog import Catalog
+    from .options import type_of
+
+    try:
+        return type_of(Catalog().get(weights).architecture)
+    except KeyError:
+        return "densenet"  # validation names the problem
+
+
 def options_from_args(a: argparse.Namespace) -> ExtractOptions:
     fmt = a.format
-    filename = a.filename or (DEFAULT_FILENAME if fmt != "parquet" else DEFAULT_FILENAME.replace(".csv", ".parquet"))
+    kind = a.type or _infer_type(a.weights)
+    filename = a.filename or default_filename(kind, fmt)
     master = None
     if a.master_table:
         master = MasterTableOptions(dates_csv=a.dates or "", filename_column=a.filename_column or "",
@@ -74,7 +108,9 @@ def options_from_args(a: argparse.Namespace) -> ExtractOptions:
         features=[f.strip() for f in a.features.split(",") if f.strip()], prefix=a.prefix, filename=filename,
         workspace=a.workspace, output=a.output, format=fmt, preprocess=a.preprocess, device=a.device,
         precision=a.precision, batch_size=a.batch_size, threads=a.threads, master_table=master,
-        resume=not a.no_resume,
+        resume=not a.no_resume, type=kind, max_box=a.max_box,
+        pathologies=None if a.pathologies is None else _split(a.pathologies),
+        saliency_methods=_split(a.saliency_methods), styles=_split(a.styles),
     )
 
 
@@ -139,7 +175,6 @@ def cmd_extract(a: argparse.Namespace) -> int:
 
 def cmd_models(a: argparse.Namespace) -> int:
     from .catalog import Catalog
-    from .checkpoint import CheckpointError
     from .store import add_weights, status
 
     if a.models_cmd == "list":
@@ -147,17 +182,28 @@ def cmd_models(a: argparse.Namespace) -> int:
         if a.json:
             print(json.dumps(rows, indent=2))
             return 0
-        print(f"{'name':32} {'labels':>6} {'downloaded':>10} {'exported':>8} {'size':>9}")
+        print(f"{'name':32} {'type':8} {'labels':>6} {'downloaded':>10} {'exported':>8} {'size':>9}")
         for r in rows:
             size = f"{r['size'] / 1e6:.1f} MB" if r["size"] else "-"
             star = "*" if r["default"] else " "
-            print(f"{r['name'] + star:32} {len(r['trained_labels']):>6} {'yes' if r['downloaded'] else 'no':>10} "
-                  f"{'yes' if r['exported'] else 'no':>8} {size:>9}")
+            print(f"{r['name'] + star:32} {r['type']:8} {len(r['trained_labels']):>6} "
+                  f"{'yes' if r['downloaded'] else 'no':>10} {'yes' if r['exported'] else 'no':>8} {size:>9}")
         print("* default")
         return 0
     try:
         if a.models_cmd == "add":
             add_weights(a.name, Path(a.path))
+            return 0
+        if a.models_cmd == "add-onnx":
+            from .onnx_extractor import OnnxModelError
+            from .store import add_onnx
+
+            try:
+                add_onnx(a.name, Path(a.path), input_size=a.input_size, channels=a.channels,
+                         mean=_floats(a.mean, "mean"), std=_floats(a.std, "std"), scale=a.scale,
+                         outputs=_split(a.outputs) or None, crop=a.crop, pool=a.pool)
+            except OnnxModelError as exc:
+                return _fail(str(exc), EXIT_INVALID)
             return 0
         ws = Catalog().get(a.name)
         if a.models_cmd == "fetch":
@@ -180,13 +226,29 @@ def cmd_models(a: argparse.Namespace) -> int:
             from .export import export
             from .extraction import ensure_weights
 
+            if ws.architecture == "onnx":
+                print(f"{ws.name}: already an ONNX model ({ws.path})")
+                return 0
             ensure_weights(ws, print)
             info = export(ws)
             print(f"{ws.name}: {info.path}")
             return 0
-    except (KeyError, ValueError, CheckpointError, OptionsError) as exc:
-        return _fail(str(exc), EXIT_INVALID if not isinstance(exc, CheckpointError) else 1)
+    except (KeyError, ValueError, OptionsError) as exc:  # CheckpointError is a ValueError
+        ckpt = sys.modules.get("radfeat.checkpoint")  # imported only by commands that read checkpoints (torch)
+        unreadable = ckpt is not None and isinstance(exc, ckpt.CheckpointError)
+        return _fail(str(exc), 1 if unreadable else EXIT_INVALID)
     return _fail(f"unknown models command {a.models_cmd}", EXIT_INVALID)
+
+
+def _floats(text: str | None, what: str) -> list[float] | None:
+    from .onnx_extractor import OnnxModelError
+
+    if not text:
+        return None
+    try:
+        return [float(v) for v in _split(text)]
+    except ValueError:
+        raise OnnxModelError(f"--{what} must be numbers separated by commas, e.g. 0.485,0.456,0.406") from None
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
@@ -216,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     ma.add_argument("path")
     me = msub.add_parser("export")
     me.add_argument("name")
+    mo = msub.add_parser("add-onnx", help="register any ONNX image model (see README: Your own ONNX model)")
+    mo.add_argument("name")
+    mo.add_argument("path")
+    mo.add_argument("--input-size", type=int, default=None, help="square input size N (needed unless the model fixes it)")
+    mo.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 = grey, 3 = RGB (default: the model's)")
+    mo.add_argument("--mean", default=None, help="per-channel mean after dividing by --scale, e.g. 0.485,0.456,0.406")
+    mo.add_argument("--std", default=None, help="per-channel std, e.g. 0.229,0.224,0.225")
+    mo.add_argument("--scale", type=float, default=255.0, help="pixels are divided by this first (default 255)")
+    mo.add_argument("--outputs", default=None,
+                    help="outputs to extract, comma-separated; intermediate tensor names cut the model (default: all)")
+    mo.add_argument("--crop", choices=("none", "center"), default="none", help="centre square crop before resizing")
+    mo.add_argument("--pool", choices=("none", "avg", "max"), default="none",
+                    help="global pooling of spatial outputs (e.g. avg: 512×7×7 → 512)")
     m.set_defaults(func=cmd_models)
 
     d = sub.add_parser("demo", help="make a small synthetic dataset and extract it")

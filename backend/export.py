@@ -1,12 +1,19 @@
 """Export a weight set to ONNX on first use, validate it against torch, cache it.
 
-One graph, one backbone pass, two outputs:
+One graph, one backbone pass.  For a DenseNet, three outputs:
 
 * ``predictions`` — exactly what TorchXRayVision's ``model(x)`` returns for the
   weight set: sigmoid then operating-point calibration where thresholds exist
   (untrained heads give 0.5), sigmoid alone when the checkpoint asks for it,
   raw logits otherwise;
-* ``features`` — exactly ``model.features2(x)`` (ReLU + global average pool).
+* ``features`` — exactly ``model.features2(x)`` (ReLU + global average pool);
+* ``activations`` — the ReLU of the last feature map (``N × 1024 × 7 × 7`` at 224), the
+  tensor that ``features`` averages; saliency maps are computed from it and the
+  classifier's weights, which are saved beside the export (``.head.npz``).
+
+For the other TorchXRayVision encoders: ResNet (``predictions`` = ``model(x)``,
+``features`` = ``model.features(x)``, 2048 long) and the ResNet autoencoder
+(``features`` = ``model.encode(x)`` flattened, the latent code).
 
 The batch axis is dynamic.  Before an export is cached it is run by ONNX
 Runtime on a probe batch and compared with the torch model; the cache file is
@@ -30,7 +37,7 @@ from . import home
 from .atomic import atomic_path, write_text_atomic
 from .catalog import WeightSet
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: DenseNet exports add the 'activations' output; ResNet/autoencoder exports
 OPSET = 17
 PRED_TOL = 1e-5
 FEAT_REL_TOL = 1e-4
@@ -49,6 +56,14 @@ class ExportInfo:
     feat_scale: float
     num_features: int
     num_classes: int
+    architecture: str = "densenet121"
+    outputs: tuple[str, ...] = ("predictions", "features")
+    max_act_diff: float | None = None
+
+    @property
+    def head_path(self) -> Path:
+        """Classifier weights and bias of a DenseNet export (``weight``, ``bias``), for saliency maps."""
+        return self.path.with_suffix(".head.npz")
 
     def to_json(self) -> dict:
         return {
@@ -59,7 +74,16 @@ class ExportInfo:
             "feat_scale": self.feat_scale,
             "num_features": self.num_features,
             "num_classes": self.num_classes,
+            "architecture": self.architecture,
+            "outputs": list(self.outputs),
+            "max_act_diff": self.max_act_diff,
         }
+
+    @classmethod
+    def from_json(cls, path: Path, sha: str, meta: dict) -> ExportInfo:
+        return cls(path, sha, meta["max_pred_diff"], meta["max_feat_diff"], meta["feat_scale"],
+                   meta["num_features"], meta["num_classes"], meta.get("architecture", "densenet121"),
+                   tuple(meta.get("outputs", ("predictions", "features"))), meta.get("max_act_diff"))
 
 
 def _settings_key(ws: WeightSet) -> str:
@@ -69,6 +93,7 @@ def _settings_key(ws: WeightSet) -> str:
         "op_threshs": ws.thresholds_array() and [None if math.isnan(t) else t for t in ws.thresholds_array()],
         "apply_sigmoid": ws.apply_sigmoid,
         "input_size": ws.input_size,
+        "architecture": ws.architecture,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -96,15 +121,18 @@ def onnx_path(ws: WeightSet, sha: str | None = None) -> Path:
 
 
 def is_exported(ws: WeightSet) -> bool:
-    """True when an up-to-date ONNX export of ``ws`` is cached."""
+    """True when an up-to-date ONNX export of ``ws`` is cached (a registered ONNX model is its own export)."""
+    if ws.architecture == "onnx":
+        return ws.downloaded
     return ws.downloaded and onnx_path(ws).is_file()
 
 
-def _wrapper(model, op_threshs: list[float] | None, apply_sigmoid: bool):
+def _wrapper(model, op_threshs: list[float] | None, apply_sigmoid: bool, architecture: str = "densenet121"):
     import torch
+    import torch.nn.functional as F
 
     class Heads(torch.nn.Module):
-        """features2 once, the classifier on it, then TorchXRayVision's output calibration."""
+        """One backbone pass, the classifier on its pooled features, then TorchXRayVision's output calibration."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -117,9 +145,7 @@ def _wrapper(model, op_threshs: list[float] | None, apply_sigmoid: bool):
             else:
                 self.thr = None
 
-        def forward(self, x):
-            feats = self.model.features2(x)
-            out = self.model.classifier(feats)
+        def calibrate(self, out):
             if self.thr is not None:
                 p = torch.sigmoid(out)
                 below = p / (self.thr * 2)
@@ -127,9 +153,29 @@ def _wrapper(model, op_threshs: list[float] | None, apply_sigmoid: bool):
                 out = torch.where(self.trained, torch.where(p < self.thr, below, above), torch.full_like(p, 0.5))
             elif apply_sigmoid:
                 out = torch.sigmoid(out)
-            return out, feats
+            return out
+
+        def forward(self, x):
+            if architecture == "resnet-ae":
+                return self.model.encode(x, check_resolution=False).flatten(1)
+            if architecture.startswith("resnet"):  # xrv.models.ResNet: features(x), then the fc layer
+                feats = self.model.features(x)
+                return self.calibrate(self.model.model.fc(feats)), feats
+            # DenseNet: the operations of model.features2(x), keeping the ReLU'd map as a third output
+            fmap = self.model.features(x)
+            act = F.relu(fmap)
+            feats = F.adaptive_avg_pool2d(act, (1, 1)).view(fmap.size(0), -1)
+            return self.calibrate(self.model.classifier(feats)), feats, act
 
     return Heads().eval()
+
+
+def output_names(architecture: str) -> tuple[str, ...]:
+    if architecture == "resnet-ae":
+        return ("features",)
+    if architecture.startswith("resnet"):
+        return ("predictions", "features")
+    return ("predictions", "features", "activations")
 
 
 def probe_batch(size: int, n: int = 3) -> np.ndarray:
@@ -149,13 +195,25 @@ def export(ws: WeightSet, log: Callable[[str], None] = print) -> ExportInfo:
     dest = onnx_path(ws, sha)
     meta_path = dest.with_suffix(".json")
     with FileLock(str(dest) + ".lock", timeout=600):
-        if dest.is_file() and meta_path.is_file():
-            meta = json.loads(meta_path.read_text())
-            return ExportInfo(dest, sha, meta["max_pred_diff"], meta["max_feat_diff"], meta["feat_scale"],
-                              meta["num_features"], meta["num_classes"])
+        head_ok = not ws.architecture.startswith("densenet") or dest.with_suffix(".head.npz").is_file()
+        if dest.is_file() and meta_path.is_file() and head_ok:
+            return ExportInfo.from_json(dest, sha, json.loads(meta_path.read_text()))
         info = _export_uncached(ws, sha, dest, log)
         write_text_atomic(meta_path, json.dumps(info.to_json(), indent=2))
         return info
+
+
+def _reference(model, x, architecture: str) -> dict[str, np.ndarray]:
+    """TorchXRayVision's own calls, each on a fresh copy of the input."""
+    import torch
+
+    with torch.no_grad():
+        if architecture == "resnet-ae":
+            return {"features": model.encode(x.clone()).flatten(1).numpy()}
+        if architecture.startswith("resnet"):
+            return {"predictions": model(x.clone()).numpy(), "features": model.features(x.clone()).numpy()}
+        return {"predictions": model(x.clone()).numpy(), "features": model.features2(x.clone()).numpy(),
+                "activations": torch.relu(model.features(x.clone())).numpy()}
 
 
 def _export_uncached(ws: WeightSet, sha: str, dest: Path, log: Callable[[str], None]) -> ExportInfo:
@@ -164,36 +222,55 @@ def _export_uncached(ws: WeightSet, sha: str, dest: Path, log: Callable[[str], N
     import onnxruntime as ort
     import torch
 
-    from .checkpoint import build_model, load_checkpoint
+    from .checkpoint import load_checkpoint
+    from .encoders import build, checkpoint_family
 
+    arch = ws.architecture
     log(f"Exporting {ws.name} to ONNX (first use)...")
-    ckpt = load_checkpoint(ws.path)
-    model = build_model(ckpt, ws.thresholds_array(), ws.apply_sigmoid)
-    wrapper = _wrapper(model, ws.thresholds_array(), ws.apply_sigmoid)
-    probe = probe_batch(ws.input_size)
+    ckpt = load_checkpoint(ws.path, checkpoint_family(arch))
+    model = build(ckpt, arch, ws.thresholds_array(), ws.apply_sigmoid, ws.input_size)
+    wrapper = _wrapper(model, ws.thresholds_array(), ws.apply_sigmoid, arch)
+    names = output_names(arch)
+    probe = probe_batch(ws.input_size, 3 if ws.input_size <= 256 else 2)  # 2 probes at 512: same check, less time
     x = torch.from_numpy(probe)
+    axes = {"image": {0: "batch"}, **{n: {0: "batch"} for n in names}}
     with atomic_path(dest) as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                wrapper, (x,), str(tmp), input_names=["image"], output_names=["predictions", "features"],
-                dynamic_axes={"image": {0: "batch"}, "predictions": {0: "batch"}, "features": {0: "batch"}},
-                opset_version=OPSET, dynamo=False, do_constant_folding=True,
+                wrapper, (x,), str(tmp), input_names=["image"], output_names=list(names),
+                dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
             )
         sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        preds, feats = sess.run(["predictions", "features"], {"image": probe})
-        with torch.no_grad():  # the reference: TorchXRayVision's own two calls
-            ref_preds = model(x.clone()).numpy()
-            ref_feats = model.features2(x.clone()).numpy()
-        pred_diff = float(np.max(np.abs(preds - ref_preds)))
-        feat_diff = float(np.max(np.abs(feats - ref_feats)))
-        scale = float(np.max(np.abs(ref_feats))) or 1.0
-        log(f"ONNX check on a probe batch: max |Δ| predictions {pred_diff:.2e}, "
-            f"features {feat_diff:.2e} (largest feature {scale:.3g})")
+        got = dict(zip(names, sess.run(list(names), {"image": probe}), strict=True))
+        ref = _reference(model, x, arch)
+        feat_diff = float(np.max(np.abs(got["features"] - ref["features"])))
+        scale = float(np.max(np.abs(ref["features"]))) or 1.0
+        pred_diff = float(np.max(np.abs(got["predictions"] - ref["predictions"]))) if "predictions" in got else 0.0
+        act_diff = act_scale = None
+        if "activations" in got:
+            act_diff = float(np.max(np.abs(got["activations"] - ref["activations"])))
+            act_scale = float(np.max(np.abs(ref["activations"]))) or 1.0
+        log("ONNX check on a probe batch: max |Δ| "
+            + (f"predictions {pred_diff:.2e}, " if "predictions" in got else "")
+            + f"features {feat_diff:.2e} (largest feature {scale:.3g})")
         # probabilities are compared absolutely; raw logits (no calibration) relative to their size
-        pred_scale = 1.0 if (ws.op_threshs is not None or ws.apply_sigmoid) else max(1.0, float(np.abs(ref_preds).max()))
-        if not (pred_diff <= PRED_TOL * pred_scale and feat_diff <= FEAT_REL_TOL * scale):
+        pred_scale = 1.0
+        if "predictions" in got and not (ws.op_threshs is not None or ws.apply_sigmoid):
+            pred_scale = max(1.0, float(np.abs(ref["predictions"]).max()))
+        ok = pred_diff <= PRED_TOL * pred_scale and feat_diff <= FEAT_REL_TOL * scale
+        if act_diff is not None:
+            ok = ok and act_diff <= FEAT_REL_TOL * act_scale
+        if not ok:
             raise ExportError(
-                f"ONNX export of {ws.name} does not match torch (predictions {pred_diff:.2e}, features {feat_diff:.2e})"
+                f"ONNX export of {ws.name} does not match torch (predictions {pred_diff:.2e}, features {feat_diff:.2e}"
+                + (f", activations {act_diff:.2e})" if act_diff is not None else ")")
             )
-    return ExportInfo(dest, sha, pred_diff, feat_diff, scale, int(feats.shape[1]), int(preds.shape[1]))
+        if "activations" in got:  # the classifier, for saliency maps computed without torch
+            head = {"weight": model.classifier.weight.detach().numpy().astype(np.float32),
+                    "bias": model.classifier.bias.detach().numpy().astype(np.float32)}
+            with atomic_path(dest.with_suffix(".head.npz")) as head_tmp, open(head_tmp, "wb") as fh:
+                np.savez(fh, **head)
+    n_classes = int(got["predictions"].shape[1]) if "predictions" in got else 0
+    return ExportInfo(dest, sha, pred_diff, feat_diff, scale, int(got["features"].shape[1]), n_classes,
+                      arch, names, act_diff)

@@ -1,9 +1,12 @@
 """The extraction job: discover → decode/preprocess (worker threads) → ONNX batches → table.
 
 This is the one code path behind ``radfeat extract``, the backend's jobs and
-``radfeat.extract(...)``.  Decoding runs in a small thread pool (Pillow, NumPy and
-ONNX Runtime release the GIL) while the main thread runs inference, with a
-bounded read-ahead window so memory stays flat whatever the dataset size.
+``radfeat.extract(...)``, for every extraction type: what differs between types
+(model, preprocessing, columns, provenance) comes from an
+:class:`~radfeat.extractor.Extractor` chosen by ``options.type``.  Decoding runs
+in a small thread pool (Pillow, NumPy and ONNX Runtime release the GIL) while the
+main thread runs inference, with a bounded read-ahead window so memory stays flat
+whatever the dataset size.
 A bad image becomes a line in the errors file; Ctrl-C, ``kill -9`` or a cancel
 leave the finished rows in ``<output>.partial``, and the same command resumes.
 """
@@ -24,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .catalog import Catalog, WeightSet
+from .catalog import WeightSet
 from .discovery import ImageRef, discover
-from .images import ImageError, read_gray
-from .options import ExtractOptions, OptionsError, Problem, check
-from .preprocess import make as make_preprocess
-from .table import PartialTable, finalize_plain, header, sidecar, write_errors, write_json
+from .extractor import Extractor, make_extractor
+from .images import ImageError
+from .options import ExtractOptions, OptionsError, Problem, check, resolve_weights
+from .table import PartialTable, finalize_plain, level_columns, sidecar, write_errors, write_json
 
 logger = logging.getLogger("radfeat")
 
@@ -73,10 +76,9 @@ class _Loaded:
         self.ref, self.x, self.error = ref, x, error
 
 
-def _load(ref: ImageRef, pre: Callable[[np.ndarray, float], np.ndarray]) -> _Loaded:
+def _load(ref: ImageRef, load: Callable[[ImageRef], Any]) -> _Loaded:
     try:
-        pixels, maxval = read_gray(ref.path)
-        return _Loaded(ref, pre(pixels, maxval), None)
+        return _Loaded(ref, load(ref), None)
     except ImageError as exc:
         return _Loaded(ref, None, str(exc))
     except Exception as exc:  # one bad case gives a log line, never a crashed run
@@ -115,7 +117,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     check(opts)
     t_start = time.perf_counter()
 
-    ws = Catalog().get(opts.weights)
+    ws = resolve_weights(opts)
     root = Path(opts.input).expanduser().resolve()
     report(Progress("discovering", message=f"Looking for images in {root}"))
     found = discover(root, opts.depth, opts.select)
@@ -126,43 +128,34 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
         raise OptionsError([Problem("input", f"No JPG or PNG images found {where}")])
     output = opts.output_path()
 
-    report(Progress("preparing model", total=len(found.images), message=f"Preparing {ws.name}"))
-    ensure_weights(ws, log)
-    from .export import export
-    from .sessions import DenseNetSession, default_threads
+    from .sessions import default_threads
 
-    info = export(ws, log=log)
-    model_path = info.path
-    if opts.precision == "int8":
-        from .quantize import quantized
-
-        model_path = quantized(info.path, log=log)
     threads = opts.threads or default_threads()
-    session = DenseNetSession(model_path, opts.device, threads, log=log)
-    pre = make_preprocess(opts.preprocess, ws.input_size)
+    ex = make_extractor(opts, ws, threads, log)
+    report(Progress("preparing model", total=len(found.images), message=ex.describe()))
+    ex.prepare()
 
-    columns = header(opts.depth, opts.prefix, opts.features, info.num_features, info.num_classes)
-    fingerprint = {
-        "input": str(root), "depth": opts.depth, "select": sorted(opts.select) if opts.select else None,
-        "weights": ws.name, "weights_sha256": info.weights_sha256, "preprocess": opts.preprocess,
-        "precision": opts.precision, "features": sorted(opts.features), "prefix": opts.prefix,
-    }
+    columns = level_columns(opts.depth) + ["filename"] + ex.columns()
+    fingerprint = {"input": str(root), "depth": opts.depth,
+                   "select": sorted(opts.select) if opts.select else None, **ex.fingerprint()}
     partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log)
     todo = [ref for ref in found.images if ref.key not in partial.done]
     resumed = len(found.images) - len(todo)
     total = len(found.images)
     errors: list[tuple[str, str]] = []
     error_dicts: list[dict[str, str]] = []
-    want_dense = "dense" in opts.features
-    want_pred = "predictions" in opts.features
     done = resumed
     processed = 0
     t_loop = time.perf_counter()
     report(Progress("extracting", done=done, total=total, message=f"{len(todo)} image(s) to process"))
-    log(f"{total} image(s) found, {resumed} already done; model {ws.name} on {session.provider}, "
-        f"{opts.preprocess} preprocessing, batch {opts.batch_size}")
+    log(f"{total} image(s) found, {resumed} already done; {ex.start_line()}")
 
-    bs = opts.batch_size
+    def fail(ref: ImageRef, reason: str) -> None:
+        errors.append((str(ref.path), reason))
+        error_dicts.append({"path": str(ref.path), "reason": reason})
+        log(f"Skipped {ref.path}: {reason}")
+
+    bs = ex.batch_size
     workers = max(1, min(threads, 8))
     window = bs * 2 + workers  # read-ahead bound: decoded inputs in memory at any time
     try:
@@ -175,7 +168,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
                     ref = next(source, None)
                     if ref is None:
                         return
-                    pending.append(pool.submit(_load, ref, pre))
+                    pending.append(pool.submit(_load, ref, ex.load))
 
             refill()
             while pending and not cancel.is_set():
@@ -186,15 +179,16 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
                     if item.error is None:
                         batch.append(item)
                     else:
-                        errors.append((str(item.ref.path), item.error))
-                        error_dicts.append({"path": str(item.ref.path), "reason": item.error})
-                        log(f"Skipped {item.ref.path}: {item.error}")
+                        fail(item.ref, item.error)
                         done += 1
                 if batch:
-                    x = np.stack([b.x for b in batch])[:, None]
-                    preds, feats = session.run(x)
-                    blocks = ([feats] if want_dense else []) + ([preds] if want_pred else [])
-                    partial.append([b.ref for b in batch], blocks)
+                    result = ex.run([b.x for b in batch], [b.ref for b in batch])
+                    if result.values is not None:
+                        partial.append_columns(result.refs, result.values)
+                    elif result.blocks:
+                        partial.append(result.refs, result.blocks)
+                    for ref, reason in result.failed:
+                        fail(ref, reason)
                     done += len(batch)
                 processed = done - resumed
                 elapsed = time.perf_counter() - t_loop
@@ -214,8 +208,8 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     prov_path = sidecar(output, ".json")
     summary = Summary(
         output=str(output), errors_path=str(errors_path), provenance_path=str(prov_path),
-        ok=partial.rows, failed=len(errors), resumed=resumed, total=total, cancelled=cancel.is_set(),
-        images_per_s=rate, errors=error_dicts, provider=session.provider,
+        ok=len(partial.done), failed=len(errors), resumed=resumed, total=total, cancelled=cancel.is_set(),
+        images_per_s=rate, errors=error_dicts, provider=ex.provider,
     )
     write_errors(errors_path, errors)
     if summary.cancelled:
@@ -235,36 +229,46 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
         if opts.format == "parquet":
             write_parquet_from_csv(target, output)
             target.unlink(missing_ok=True)
+        elif opts.format == "arff":
+            from .table import write_arff_from_csv
+
+            numeric_ids = opts.master_table.patient_id_int and not mreport.ids_without_digits
+            keep_text = [] if numeric_ids else [f"level_{opts.master_table.patient_level}"]
+            write_arff_from_csv(target, output, text_columns=keep_text + [opts.master_table.date_column])
+            target.unlink(missing_ok=True)
         summary.master_table = mreport.to_json()
         partial.discard()
         log("Master table: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in mreport.to_json().items()))
     else:
-        finalize_plain(partial, output, opts.format)
+        import pyarrow as pa
+
+        finalize_plain(partial, output, opts.format, pa.float64() if ex.float64 else None)
         partial.discard()
 
+    ex.finish(summary)
     summary.seconds = time.perf_counter() - t_start
-    write_json(prov_path, provenance(opts, ws, info, session.provider, summary, threads))
+    write_json(prov_path, provenance(opts, ex, summary, threads))
     report(Progress("done", done=done, total=total, failed=len(errors), images_per_s=rate, eta_s=0.0,
                     message=f"Wrote {output}"))
-    log(f"Wrote {output}: {summary.ok} row(s), {summary.failed} failed, {rate:.1f} images/s")
+    log(f"Wrote {output}: {partial.rows} row(s), {summary.failed} failed, {rate:.1f} images/s")
     return summary
 
 
-def provenance(opts: ExtractOptions, ws: WeightSet, info: Any, provider: str, summary: Summary,
-               threads: int) -> dict[str, Any]:
+def provenance(opts: ExtractOptions, ex: Extractor, summary: Summary, threads: int) -> dict[str, Any]:
     """Settings, versions and counts recorded beside every table."""
     import onnxruntime
 
+    own = ex.provenance()
     return {
         "radfeat": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "weights": {"name": ws.name, "sha256": info.weights_sha256, "source": ws.source, "labels": list(ws.labels),
-                    "op_threshs": ws.thresholds_array() and [None if t != t else t for t in ws.thresholds_array()]},
-        "export": {"onnx": Path(info.path).name, "max_pred_diff": info.max_pred_diff,
-                   "max_feat_diff": info.max_feat_diff},
+        "type": opts.type,
+        "weights": own.pop("weights", None),
+        "export": own.pop("export", None),
+        **own,
         "preprocess": opts.preprocess,
         "precision": opts.precision,
-        "onnxruntime": {"version": onnxruntime.__version__, "provider": provider, "threads": threads},
+        "onnxruntime": {"version": onnxruntime.__version__, "provider": ex.provider, "threads": threads},
         "python": platform.python_version(),
         "platform": platform.platform(),
         "options": opts.to_dict(),

@@ -15,14 +15,30 @@ from typing import Any
 FEATURE_FAMILIES = ("dense", "predictions")
 PREPROCESS_MODES = ("xrv", "medomics")
 DEVICES = ("auto", "cpu", "cuda")
-FORMATS = ("csv", "parquet")
+FORMATS = ("csv", "parquet", "arff")
 PRECISIONS = ("fp32", "int8")
 DEFAULT_PREFIX = "img"
 DEFAULT_FILENAME = "image_extracted_features.csv"
 OUTPUT_SUBDIR = Path("DATA") / "extracted_features"
+SALIENCY_SUBDIR = Path("DATA") / "saliency"
+
+# Extraction types.  densenet, encoder and onnx run a model chosen with ``weights`` (its catalog
+# ``architecture`` says which type it belongs to); saliency needs a DenseNet weight set; fractal uses none.
+EXTRACTION_TYPES = ("densenet", "encoder", "onnx", "fractal", "saliency")
+MODEL_TYPES = ("densenet", "encoder", "onnx", "saliency")
+DEFAULT_ENCODER = "resnet50-res512-all"
+DEFAULT_MAX_BOX = 41
+MAX_MAX_BOX = 255
+SALIENCY_METHODS = ("gradcam", "gradcampp", "eigencam")
+CLASS_METHODS = ("gradcam", "gradcampp")  # one map per pathology (eigencam: one per image)
+SALIENCY_STYLES = ("gray", "colormap", "overlay", "multiply")
+# CLI default file names per type (the options' own default stays image_extracted_features.csv)
+DEFAULT_STEMS = {"densenet": "image_extracted_features", "encoder": "image_extracted_features",
+                 "onnx": "image_extracted_features", "fractal": "image_fractal_features",
+                 "saliency": "image_saliency_maps"}
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9]+")
-_NAME_RE = {"csv": re.compile(r"[A-Za-z0-9_]+\.csv"), "parquet": re.compile(r"[A-Za-z0-9_]+\.parquet")}
+_NAME_RE = {fmt: re.compile(rf"[A-Za-z0-9_]+\.{fmt}") for fmt in FORMATS}
 
 
 class OptionsError(ValueError):
@@ -71,6 +87,12 @@ class ExtractOptions:
     threads: int | None = None
     master_table: MasterTableOptions | None = None
     resume: bool = True
+    # extraction type and its own options (see EXTRACTION_TYPES); ignored by the types they do not concern
+    type: str = "densenet"
+    max_box: int = DEFAULT_MAX_BOX  # fractal: largest (odd) box size
+    pathologies: list[str] | None = None  # saliency: trained labels to map (None: all of them)
+    saliency_methods: list[str] = field(default_factory=lambda: ["gradcam"])
+    styles: list[str] = field(default_factory=lambda: list(SALIENCY_STYLES))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExtractOptions:
@@ -107,9 +129,48 @@ def validate_prefix(prefix: object) -> str | None:
     return None
 
 
+def default_filename(kind: str = "densenet", fmt: str = "csv") -> str:
+    """The CLI's default output name for an extraction type and format."""
+    return f"{DEFAULT_STEMS.get(kind, DEFAULT_STEMS['densenet'])}.{fmt if fmt in FORMATS else 'csv'}"
+
+
+def type_of(architecture: str) -> str:
+    """The extraction type that runs a weight set of this catalog ``architecture``."""
+    if architecture == "onnx":
+        return "onnx"
+    if architecture.startswith("densenet"):
+        return "densenet"
+    return "encoder"
+
+
+def resolve_weights(opts: ExtractOptions) -> Any:
+    """The weight set ``opts`` runs (a :class:`radfeat.catalog.WeightSet`), or None for fractal features.
+
+    Without ``weights``: the catalog default (densenet, saliency) or ``resnet50-res512-all`` (encoder);
+    an ONNX run must name its model.  Raises ``KeyError`` with a readable message.
+    """
+    from .catalog import Catalog, UnknownWeights
+
+    if opts.type == "fractal":
+        return None
+    name = opts.weights
+    if not name:
+        if opts.type == "onnx":
+            raise UnknownWeights("Choose the ONNX model to run (register one with 'radfeat models add-onnx')")
+        if opts.type == "encoder":
+            name = DEFAULT_ENCODER
+    return Catalog().get(name)
+
+
+def weights_label(opts: ExtractOptions) -> str:
+    """What a run is known by in job lists: the weight set's name, or the type when it uses none."""
+    ws = resolve_weights(opts)
+    return opts.type if ws is None else ws.name
+
+
 def validate_filename(name: object, fmt: str = "csv") -> str | None:
     pattern = _NAME_RE.get(fmt, _NAME_RE["csv"])
-    ext = ".parquet" if fmt == "parquet" else ".csv"
+    ext = f".{fmt}" if fmt in FORMATS else ".csv"
     if not isinstance(name, str) or not pattern.fullmatch(name):
         return f"File name must be letters, digits or underscores followed by {ext} (e.g. image_extracted_features{ext})"
     return None
@@ -137,16 +198,37 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
         add("depth", "Folder depth must be a whole number of at least 1")
     if opts.select is not None and not opts.select:
         add("select", "Select at least one folder")
-    try:
-        Catalog().get(opts.weights)
-    except KeyError as exc:
-        add("weights", str(exc))
-    feats = opts.features
-    if not feats:
-        add("features", "Choose at least one of: dense features, predictions")
-    elif any(f not in FEATURE_FAMILIES for f in feats):
-        bad = ", ".join(sorted({f for f in feats if f not in FEATURE_FAMILIES}))
-        add("features", f"Unknown feature family '{bad}'; choose from: dense, predictions")
+    kind = opts.type
+    ws = None
+    if kind not in EXTRACTION_TYPES:
+        add("type", f"Extraction type must be one of: {', '.join(EXTRACTION_TYPES)}")
+    elif kind == "densenet":
+        try:
+            ws = Catalog().get(opts.weights)
+        except KeyError as exc:
+            add("weights", str(exc))
+    elif kind in MODEL_TYPES:
+        try:
+            ws = resolve_weights(opts)
+        except KeyError as exc:
+            add("weights", str(exc))
+    if ws is not None:
+        add("weights", _weights_type_problem(kind, ws))
+    if kind in ("densenet", "encoder"):
+        feats = opts.features
+        if not feats:
+            add("features", "Choose at least one of: dense features, predictions")
+        elif any(f not in FEATURE_FAMILIES for f in feats):
+            bad = ", ".join(sorted({f for f in feats if f not in FEATURE_FAMILIES}))
+            add("features", f"Unknown feature family '{bad}'; choose from: dense, predictions")
+        elif ws is not None and ws.architecture == "resnet-ae" and "dense" not in feats:
+            add("features", f"'{ws.name}' is an autoencoder and gives no predictions; choose dense (its latent code)")
+    if kind == "fractal":
+        mb = opts.max_box
+        if not _is_int(mb) or not 3 <= mb <= MAX_MAX_BOX or mb % 2 == 0:
+            add("max_box", f"Largest box size must be an odd whole number between 3 and {MAX_MAX_BOX}")
+    if kind == "saliency":
+        problems.extend(_saliency_problems(opts, ws))
     add("prefix", validate_prefix(opts.prefix))
     if opts.format not in FORMATS:
         add("format", f"Output format must be one of: {', '.join(FORMATS)}")
@@ -158,13 +240,72 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
         add("device", f"Device must be one of: {', '.join(DEVICES)}")
     if opts.precision not in PRECISIONS:
         add("precision", f"Precision must be one of: {', '.join(PRECISIONS)}")
+    elif opts.precision == "int8" and kind in EXTRACTION_TYPES and kind not in ("densenet", "encoder"):
+        add("precision", "int8 precision is available for DenseNet and encoder features only")
     if not _is_int(opts.batch_size) or not 1 <= opts.batch_size <= 1024:
         add("batch_size", "Batch size must be a whole number between 1 and 1024")
     if opts.threads is not None and (not _is_int(opts.threads) or opts.threads < 1):
         add("threads", "Threads must be a whole number of at least 1")
     if opts.master_table is not None:
-        problems.extend(validate_master_table(opts.master_table, opts.depth, check_paths=check_paths))
+        if kind == "saliency":
+            add("master_table", "Master table is not available for saliency maps (the result lists image files)")
+        else:
+            problems.extend(validate_master_table(opts.master_table, opts.depth, check_paths=check_paths))
     return problems
+
+
+_TYPE_WORDS = {"densenet": "a TorchXRayVision DenseNet", "encoder": "a TorchXRayVision encoder",
+               "onnx": "an ONNX model"}
+
+
+def _weights_type_problem(kind: str, ws: Any) -> str | None:
+    """The weight set must be of the kind the type runs (its catalog architecture decides)."""
+    own = type_of(ws.architecture)
+    if kind == "saliency":
+        if own != "densenet":
+            return f"Saliency maps need a DenseNet weight set; '{ws.name}' is {_TYPE_WORDS[own]}"
+        return None
+    if own != kind:
+        return f"Weights '{ws.name}' are {_TYPE_WORDS[own]}; choose type '{own}'"
+    return None
+
+
+def _str_list_problem(values: object, allowed: tuple[str, ...], what: str, field_label: str) -> str | None:
+    if not isinstance(values, list) or not values:
+        return f"Choose at least one {what}: {', '.join(allowed)}"
+    bad = sorted({str(v) for v in values if v not in allowed})
+    if bad:
+        return f"Unknown {field_label} '{', '.join(bad)}'; choose from: {', '.join(allowed)}"
+    return None
+
+
+def _saliency_problems(opts: ExtractOptions, ws: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    msg = _str_list_problem(opts.saliency_methods, SALIENCY_METHODS, "saliency method", "saliency method")
+    if msg:
+        problems.append(Problem("saliency_methods", msg))
+    msg = _str_list_problem(opts.styles, SALIENCY_STYLES, "map style", "map style")
+    if msg:
+        problems.append(Problem("styles", msg))
+    paths = opts.pathologies
+    if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
+        problems.append(Problem("pathologies", "Pathologies must be a list of label names"))
+    elif ws is not None and type_of(ws.architecture) == "densenet":
+        trained = ws.trained_labels
+        if paths is not None:
+            bad = [p for p in paths if p not in trained]
+            if bad:
+                problems.append(Problem("pathologies", f"Unknown pathology '{', '.join(bad)}' for weights "
+                                                       f"'{ws.name}'; choose from: {', '.join(trained)}"))
+        wants_class = isinstance(opts.saliency_methods, list) and any(m in CLASS_METHODS for m in opts.saliency_methods)
+        if wants_class and not (trained if paths is None else paths):
+            problems.append(Problem("pathologies", "Choose at least one pathology to map"))
+    return problems
+
+
+def saliency_pathologies(opts: ExtractOptions, ws: Any) -> list[str]:
+    """The pathologies a saliency run maps: the chosen ones, else every label the weight set was trained for."""
+    return list(ws.trained_labels) if opts.pathologies is None else list(opts.pathologies)
 
 
 def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bool = True) -> list[Problem]:

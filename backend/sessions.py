@@ -28,7 +28,8 @@ def choose_providers(device: str) -> list[str | tuple[str, dict]]:
             "CUDA was requested but this ONNX Runtime has no CUDAExecutionProvider "
             "(install onnxruntime-gpu and a matching CUDA, or use --device cpu)"
         )
-    cuda_opts = {"cudnn_conv_algo_search": "HEURISTIC", "arena_extend_strategy": "kSameAsRequested"}
+    # use_tf32=0: TF32 tensor-core maths would round fp32 convolutions to 10-bit mantissas (not exact)
+    cuda_opts = {"cudnn_conv_algo_search": "HEURISTIC", "arena_extend_strategy": "kSameAsRequested", "use_tf32": "0"}
     return [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]
 
 

@@ -1,4 +1,4 @@
-"""The model store: what is downloaded and exported, and registering a user's own checkpoint."""
+"""The model store: what is downloaded and exported, and registering a user's own checkpoint or ONNX model."""
 
 from __future__ import annotations
 
@@ -18,10 +18,14 @@ def status(catalog: Catalog | None = None) -> list[dict[str, Any]]:
     from .export import is_exported
 
     catalog = catalog or Catalog()
+    from .options import type_of
+
     rows = []
     for ws in catalog.entries():
         rows.append({
             "name": ws.name,
+            "architecture": ws.architecture,
+            "type": type_of(ws.architecture),
             "description": ws.description,
             "labels": list(ws.labels),
             "trained_labels": ws.trained_labels,
@@ -34,20 +38,32 @@ def status(catalog: Catalog | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
-    """Register a user's TorchXRayVision DenseNet checkpoint under ``name`` (copied into the home folder)."""
-    from .checkpoint import build_model, load_checkpoint
-    from .digest import sha256_file
-
+def _check_name(name: str, catalog: Catalog) -> None:
     if not _NAME_RE.fullmatch(name or ""):
         raise ValueError("Weights name must start with a letter or digit and use only letters, digits, '.', '_' or '-'")
-    catalog = Catalog()
     if name in catalog and catalog.get(name).source == "catalog":
         raise ValueError(f"'{name}' is a catalog weight set; choose another name")
+
+
+def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
+    """Register a user's TorchXRayVision checkpoint under ``name`` (copied into the home folder).
+
+    DenseNets (pickled TorchXRayVision model or state dict) as before; ResNet-50/101 classifiers and
+    ResNet autoencoders as state dicts (their architecture is read off the keys).
+    """
+    from .checkpoint import build_model, load_checkpoint
+    from .digest import sha256_file
+    from .encoders import detect_architecture
+
+    catalog = Catalog()
+    _check_name(name, catalog)
     source = Path(source).expanduser()
     if not source.is_file():
         raise ValueError(f"Checkpoint not found: {source}")
-    ckpt = load_checkpoint(source)  # restricted unpickling: refuses anything but tensors and module state
+    ckpt = load_checkpoint(source, None)  # restricted unpickling: refuses anything but tensors and module state
+    if detect_architecture(ckpt.state_dict) != "densenet121":
+        return _add_encoder(name, source, ckpt, detect_architecture(ckpt.state_dict), log)
+    ckpt = load_checkpoint(source)
     n = ckpt.num_classes
     labels = ckpt.pathologies or (default_pathologies() if n == len(default_pathologies()) else
                                   [f"class_{i}" for i in range(n)])
@@ -67,4 +83,68 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
     catalog.register(entry)
     log(f"Registered '{name}' ({n} outputs, {len(entry.trained_labels)} labelled, "
         f"{'with' if thr else 'without'} operating thresholds)")
+    return entry
+
+
+def _add_encoder(name: str, source: Path, ckpt: Any, arch: str, log: Any) -> WeightSet:
+    """A user ResNet classifier (512 × 512, TorchXRayVision's input) or ResNet autoencoder (224 × 224)."""
+    from .digest import sha256_file
+    from .encoders import build, strip_prefix
+
+    state = strip_prefix(ckpt.state_dict, "model.")
+    size = 224 if arch == "resnet-ae" else 512
+    thr = None
+    labels: list[str] = []
+    if arch != "resnet-ae":
+        n = int(state["fc.weight"].shape[0])
+        labels = list(ckpt.pathologies or (default_pathologies() if n == len(default_pathologies()) else
+                                           [f"class_{i}" for i in range(n)]))
+        labels = (labels + [""] * n)[:n]
+        if ckpt.op_threshs is not None and len(ckpt.op_threshs) == n:
+            thr = ckpt.op_threshs
+            labels = ["" if t != t else label for label, t in zip(labels, thr, strict=True)]
+    build(ckpt, arch, thr, ckpt.apply_sigmoid, size)  # proves TorchXRayVision can run it
+    entry = WeightSet(
+        name=name, file=f"user-{name}.pt", labels=tuple(labels),
+        op_threshs=None if thr is None else tuple(None if t != t else t for t in thr),
+        sha256=sha256_file(source), size=source.stat().st_size, apply_sigmoid=ckpt.apply_sigmoid,
+        input_size=size, architecture=arch, description=f"User {arch} checkpoint from {source.name}", source="user",
+    )
+    with atomic_path(entry.path) as tmp:
+        shutil.copyfile(source, tmp)
+    Catalog().register(entry)
+    log(f"Registered '{name}' ({arch}, {f'{len(labels)} outputs' if labels else 'latent code'})")
+    return entry
+
+
+def add_onnx(name: str, source: Path, *, input_size: int | None = None, channels: int | None = None,
+             mean: list[float] | None = None, std: list[float] | None = None, scale: float = 255.0,
+             outputs: list[str] | None = None, crop: str = "none", pool: str = "none", log: Any = print) -> WeightSet:
+    """Register any ONNX image model with its preprocessing and the outputs to extract (radfeat.onnx_extractor)."""
+    import tempfile
+
+    from .digest import sha256_file
+    from .onnx_extractor import inspect_model
+
+    catalog = Catalog()
+    _check_name(name, catalog)
+    source = Path(source).expanduser()
+    if not source.is_file():
+        raise ValueError(f"ONNX model not found: {source}")
+    with tempfile.TemporaryDirectory(prefix="radfeat-onnx-") as work:
+        stored, size, extra = inspect_model(source, input_size=input_size, channels=channels, mean=mean, std=std,
+                                            scale=scale, outputs=outputs, crop=crop, pool=pool, workdir=Path(work))
+        extra["source_file"] = source.name
+        extra["source_sha256"] = sha256_file(source)
+        entry = WeightSet(
+            name=name, file=f"user-{name}.onnx", labels=(), sha256=sha256_file(stored), size=stored.stat().st_size,
+            input_size=size, architecture="onnx", description=f"User ONNX model from {source.name}",
+            source="user", extra=extra,
+        )
+        with atomic_path(entry.path) as tmp:
+            shutil.copyfile(stored, tmp)
+    catalog.register(entry)
+    sizes = ", ".join(f"{k} ({v})" for k, v in extra["sizes"].items())
+    log(f"Registered ONNX model '{name}': {extra['layout']} {extra['channels']}-channel {size}×{size} input, "
+        f"outputs {sizes}")
     return entry

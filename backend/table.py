@@ -5,7 +5,11 @@ Columns, as MEDomics writes them: ``level_1 … level_<depth>``, ``filename``, t
 families).  Rows are appended batch by batch to ``<output>.partial`` (plain CSV)
 together with a small state file; a run started again with the same options reads
 which images are already there and continues.  When the run completes the partial
-becomes the final table in one atomic rename (or is converted: master table, Parquet).
+becomes the final table in one atomic rename (or is converted: master table, Parquet, ARFF).
+
+Other extraction types name their columns the same way, ``<prefix>_<family>_<i or name>``
+(``resnetfeatures``, ``latent``, ``fractal_<feature>``, ``<onnx output>_<i>``); a saliency run writes
+a listing instead (one row per map: levels, filename, pathology, method, style, prediction, path).
 """
 
 from __future__ import annotations
@@ -106,8 +110,28 @@ class PartialTable:
             arrays.append(pa.array([r.levels[i] for r in refs], pa.string()))
         arrays.append(pa.array([r.filename for r in refs], pa.string()))
         for block in blocks:
-            block = np.asarray(block, dtype=np.float32)
+            block = np.asarray(block)
+            if block.dtype != np.float64:  # float64 blocks (fractal features) are kept as they are
+                block = block.astype(np.float32, copy=False)
             arrays.extend(pa.array(block[:, j]) for j in range(block.shape[1]))
+        table = pa.Table.from_arrays(arrays, names=self.columns)
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
+        self._fh.write(buf.getvalue())
+        self._fh.flush()
+        self.rows += len(refs)
+        self.done.update(r.key for r in refs)
+
+    def append_columns(self, refs: Sequence[ImageRef], values: Sequence[Sequence[Any]]) -> None:
+        """Write rows of any types: ``refs`` gives each row's keys, ``values`` one list per other column."""
+        if not refs:
+            return
+        arrays: list[pa.Array] = []
+        for i in range(self.n_keys - 1):
+            arrays.append(pa.array([r.levels[i] for r in refs], pa.string()))
+        arrays.append(pa.array([r.filename for r in refs], pa.string()))
+        for col in values:
+            arrays.append(pa.array(list(col)))
         table = pa.Table.from_arrays(arrays, names=self.columns)
         buf = io.BytesIO()
         pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
@@ -129,17 +153,100 @@ class PartialTable:
             p.unlink(missing_ok=True)
 
 
-def _csv_types(columns: Sequence[str]) -> dict[str, pa.DataType]:
-    return {c: (pa.string() if (c.startswith("level_") or c == "filename") else pa.float32()) for c in columns}
+# Text columns of the saliency listing (feature columns always start with the prefix and an underscore).
+LISTING_TEXT_COLUMNS = ("pathology", "method", "style", "path")
 
 
-def finalize_plain(partial: PartialTable, output: Path, fmt: str) -> None:
-    """Publish the partial as the final table (atomic rename for CSV, conversion for Parquet)."""
+def is_text_column(name: str) -> bool:
+    return name.startswith("level_") or name == "filename" or name in LISTING_TEXT_COLUMNS
+
+
+def _csv_types(columns: Sequence[str], number: pa.DataType | None = None) -> dict[str, pa.DataType]:
+    return {c: (pa.string() if is_text_column(c) else (number or pa.float32())) for c in columns}
+
+
+def finalize_plain(partial: PartialTable, output: Path, fmt: str, number: pa.DataType | None = None) -> None:
+    """Publish the partial as the final table (atomic rename for CSV, conversion for Parquet and ARFF)."""
     partial.close()
     if fmt == "csv":
         os.replace(partial.path, output)
+    elif fmt == "arff":
+        write_arff_from_csv(partial.path, output, text_columns=[c for c in partial.columns if is_text_column(c)])
     else:
-        write_parquet_from_csv(partial.path, output, _csv_types(partial.columns))
+        write_parquet_from_csv(partial.path, output, _csv_types(partial.columns, number))
+
+
+def _arff_quote(text: str) -> str:
+    """An ARFF (WEKA) string value or name: single quotes, backslash escapes."""
+    escaped = (text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+               .replace("\t", "\\t"))
+    return f"'{escaped}'"
+
+
+_ARFF_MISSING = {"", "nan", "NaN", "-nan", "inf", "-inf", "Infinity", "-Infinity"}
+
+
+def write_arff_from_csv(src: Path, dest: Path, text_columns: Iterable[str] = (), relation: str | None = None,
+                        chunk_rows: int = 2048) -> None:
+    """Convert a CSV table to ARFF (WEKA), streaming, atomically.
+
+    Columns named in ``text_columns`` become ``STRING`` attributes, every other column ``NUMERIC``;
+    empty cells and NaN/inf become ``?`` (missing).  Numbers are copied as written in the CSV.
+    """
+    import csv
+
+    text = set(text_columns)
+    relation = relation or Path(dest).stem
+    with open(src, encoding="utf-8", newline="") as fin, atomic_path(dest) as tmp, \
+            open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        reader = csv.reader(fin)
+        columns = next(reader, None) or []
+        is_text = [c in text for c in columns]
+        out.write(f"% written by radfeat\n@RELATION {_arff_quote(relation)}\n\n")
+        for name, t in zip(columns, is_text, strict=True):
+            out.write(f"@ATTRIBUTE {_arff_quote(name)} {'STRING' if t else 'NUMERIC'}\n")
+        out.write("\n@DATA\n")
+        lines: list[str] = []
+        for row in reader:
+            if not row:
+                continue
+            lines.append(",".join(
+                (_arff_quote(v) if t else ("?" if v in _ARFF_MISSING else v))
+                for v, t in zip(row, is_text, strict=True)))
+            if len(lines) >= chunk_rows:
+                out.write("\n".join(lines) + "\n")
+                lines.clear()
+        if lines:
+            out.write("\n".join(lines) + "\n")
+
+
+def read_arff(path: Path, offset: int = 0, limit: int | None = None) -> tuple[list[str], list[list[Any]], int]:
+    """Columns, rows ``offset .. offset + limit`` and the row count of an ARFF file (as radfeat writes them)."""
+    import csv
+
+    columns: list[str] = []
+    numeric: list[bool] = []
+    rows: list[list[Any]] = []
+    total = 0
+    with open(path, encoding="utf-8", newline="") as fh:
+        for line in fh:
+            head = line.strip()
+            if head.upper().startswith("@ATTRIBUTE"):
+                parsed = next(csv.reader([head[len("@ATTRIBUTE"):].strip()], delimiter=" ", quotechar="'",
+                                         escapechar="\\", doublequote=False, skipinitialspace=True))
+                columns.append(parsed[0])
+                numeric.append(parsed[-1].upper() in ("NUMERIC", "REAL", "INTEGER"))
+            elif head.upper().startswith("@DATA"):
+                break
+        reader = csv.reader(fh, quotechar="'", escapechar="\\", doublequote=False)
+        for row in reader:
+            if not row or row[0].startswith("%"):
+                continue
+            if offset <= total and (limit is None or total < offset + limit):
+                rows.append([None if v == "?" else (float(v) if num else v)
+                             for v, num in zip(row, numeric, strict=True)])
+            total += 1
+    return columns, rows, total
 
 
 def write_parquet_from_csv(src: Path, dest: Path, types: dict[str, pa.DataType] | None = None) -> None:
@@ -183,6 +290,10 @@ def read_page(path: str | Path, offset: int = 0, limit: int = 50) -> dict[str, A
 
     path = Path(path)
     offset, limit = max(0, int(offset)), max(0, int(limit))
+    if path.suffix == ".arff":
+        columns, rows, total = read_arff(path, offset, limit)
+        return {"columns": columns, "rows": [[_jsonable(v) for v in row] for row in rows], "total": int(total),
+                "offset": offset}
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 

@@ -66,7 +66,6 @@ def test_dialog_api_exposes_only_dialogs():
 def test_only_the_window_server_allows_the_bridge_eval(tmp_path):
     """pywebview's bridge needs ``eval``; only the desktop window's private server permits it."""
     import requests
-
     from radfeat.server.app import BackgroundServer
 
     for bridge, expected in ((False, False), (True, True)):

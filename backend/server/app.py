@@ -40,7 +40,15 @@ from flask import Flask, Response, abort, request, send_from_directory
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .. import __version__
-from ..options import ExtractOptions, OptionsError, Problem, validate, validate_filename
+from ..options import (
+    FORMATS,
+    ExtractOptions,
+    OptionsError,
+    Problem,
+    validate,
+    validate_filename,
+    weights_label,
+)
 from .jobs import LOG_SHOWN, ExtractFn, JobBusy, JobManager, JobNotFound
 from .rpc import (
     ACCESS_DENIED,
@@ -183,7 +191,7 @@ class Api:
                 problems.append(Problem("output", "Output must be a file name in the workspace"))
             else:
                 out = self.policy.resolve(opts.output)
-                name_problem = validate_filename(out.name, opts.format if opts.format in ("csv", "parquet") else "csv")
+                name_problem = validate_filename(out.name, opts.format if opts.format in FORMATS else "csv")
                 if not self.policy.output_allowed(out):
                     problems.append(Problem("output", f"Output must be written to {self.policy.output_dir}"))
                 elif name_problem:
@@ -273,13 +281,11 @@ class Api:
 
     def start_extraction(self, options: dict) -> dict[str, Any]:
         """Start a job (returns at once); invalid options: -32000 with ``data.problems``; busy: -32003."""
-        from ..catalog import Catalog
-
         opts, problems = self._prepare(options)
         if problems or opts is None:
             words = "; ".join(p.message for p in problems)
             raise RpcError(INVALID_OPTIONS, f"Invalid options: {words}", {"problems": _problem_dicts(problems)})
-        weights = Catalog().get(opts.weights).name
+        weights = weights_label(opts)  # the weight set's name, or the type (fractal) when it uses none
         output = str(opts.output_path())
         self.policy.choose(opts.input)
         if opts.master_table is not None and opts.master_table.dates_csv:

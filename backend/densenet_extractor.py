@@ -1,0 +1,79 @@
+"""``densenet``: TorchXRayVision DenseNet-121 dense features and predictions (the MEDomics table).
+
+Columns ``<prefix>_densefeatures_0..1023`` (``model.features2(x)``) and ``<prefix>_predictions_0..17``
+(``model(x)``), through the exported ONNX graph; see :mod:`radfeat.export`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .discovery import ImageRef
+from .extractor import BatchResult, Extractor
+from .images import read_gray
+from .preprocess import make as make_preprocess
+from .table import feature_columns
+
+
+class DenseNetExtractor(Extractor):
+    kind = "densenet"
+
+    def prepare(self) -> None:
+        from .export import export
+        from .extraction import ensure_weights
+        from .sessions import DenseNetSession
+
+        opts, ws = self.opts, self.ws
+        ensure_weights(ws, self.log)
+        self.info = export(ws, log=self.log)
+        model_path = self.info.path
+        if opts.precision == "int8":
+            from .quantize import quantized
+
+            model_path = quantized(self.info.path, log=self.log)
+        self.session = DenseNetSession(model_path, opts.device, self.threads, log=self.log)
+        self.provider = self.session.provider
+        self.pre = make_preprocess(opts.preprocess, ws.input_size)
+        self.want_dense = "dense" in opts.features
+        self.want_pred = "predictions" in opts.features
+
+    def columns(self) -> list[str]:
+        cols: list[str] = []
+        for fam in ("dense", "predictions"):
+            if fam in self.opts.features:
+                n = self.info.num_features if fam == "dense" else self.info.num_classes
+                cols += feature_columns(self.opts.prefix, fam, n)
+        return cols
+
+    def fingerprint(self) -> dict[str, Any]:
+        opts = self.opts
+        return {"weights": self.ws.name, "weights_sha256": self.info.weights_sha256, "preprocess": opts.preprocess,
+                "precision": opts.precision, "features": sorted(opts.features), "prefix": opts.prefix}
+
+    def start_line(self) -> str:
+        return (f"model {self.ws.name} on {self.provider}, {self.opts.preprocess} preprocessing, "
+                f"batch {self.batch_size}")
+
+    def load(self, ref: ImageRef) -> np.ndarray:
+        pixels, maxval = read_gray(ref.path)
+        return self.pre(pixels, maxval)
+
+    def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
+        x = np.stack(items)[:, None]
+        preds, feats = self.session.run(x)
+        blocks = ([feats] if self.want_dense else []) + ([preds] if self.want_pred else [])
+        return BatchResult(list(refs), blocks=blocks)
+
+    def provenance(self) -> dict[str, Any]:
+        ws, info = self.ws, self.info
+        return {
+            "weights": {"name": ws.name, "sha256": info.weights_sha256, "source": ws.source,
+                        "labels": list(ws.labels),
+                        "op_threshs": ws.thresholds_array() and [None if t != t else t for t in ws.thresholds_array()]},
+            "export": {"onnx": Path(info.path).name, "max_pred_diff": info.max_pred_diff,
+                       "max_feat_diff": info.max_feat_diff},
+        }

@@ -1,0 +1,61 @@
+"""``encoder``: TorchXRayVision's other encoders, through the same export-to-ONNX-on-first-use path.
+
+* ResNet (``resnet50-res512-all``, 512 × 512): ``<prefix>_resnetfeatures_0..2047`` (``model.features(x)``)
+  and ``<prefix>_predictions_0..17`` (``model(x)``, calibrated like the DenseNets).
+* ResNet autoencoder (``101-elastic``, 224 × 224): ``<prefix>_latent_0..4607``, ``model.encode(x)``
+  (512 × 3 × 3) flattened in C order (channel, row, column).  It has no predictions; asking for
+  both families writes the latent code alone.
+
+Preprocessing is the DenseNets' (``xrv`` or ``medomics``) at the model's own input size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .densenet_extractor import DenseNetExtractor
+from .discovery import ImageRef
+from .extractor import BatchResult, block_names
+
+
+class EncoderExtractor(DenseNetExtractor):
+    kind = "encoder"
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.autoencoder = self.ws.architecture == "resnet-ae"
+        if self.autoencoder:
+            if self.want_pred:
+                self.log(f"{self.ws.name} is an autoencoder without predictions: writing its latent code only")
+            self.want_dense, self.want_pred = True, False
+
+    @property
+    def dense_family(self) -> str:
+        return "latent" if self.autoencoder else "resnetfeatures"
+
+    def columns(self) -> list[str]:
+        cols: list[str] = []
+        if self.want_dense:
+            cols += block_names(self.opts.prefix, self.dense_family, self.info.num_features)
+        if self.want_pred:
+            cols += block_names(self.opts.prefix, "predictions", self.info.num_classes)
+        return cols
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"type": self.kind, **super().fingerprint(), "architecture": self.ws.architecture}
+
+    def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
+        x = np.stack(items)[:, None]
+        if self.autoencoder:
+            (feats,) = self.session.session.run(["features"], {self.session.input_name: x})
+            return BatchResult(list(refs), blocks=[feats])
+        return super().run(items, refs)
+
+    def provenance(self) -> dict[str, Any]:
+        prov = super().provenance()
+        prov["weights"]["architecture"] = self.ws.architecture
+        prov["export"]["input_size"] = self.ws.input_size
+        return prov

@@ -1,0 +1,121 @@
+"""The extractor abstraction: what one extraction type contributes to the shared pipeline.
+
+:func:`radfeat.extraction.extract` owns everything every type shares — discovery, the decode
+thread pool with its bounded read-ahead, batching, the streaming partial table with resume, the
+errors file, cancel, the final formats (CSV, Parquet, ARFF), the master table and provenance.  An
+:class:`Extractor` supplies only what differs:
+
+========================  ====================================================================
+``prepare()``             heavy set-up before the first image (weights, ONNX export, sessions)
+``columns()``             the table's columns after ``level_*`` and ``filename``
+``fingerprint()``         the settings a partial result must share to be resumed
+``load(ref)``             runs in a decode thread: read + preprocess one image (raise
+                          :class:`~radfeat.images.ImageError` for a bad one)
+``run(items)``            runs in the main thread: a batch of loaded images → :class:`BatchResult`
+``provenance()``          what is recorded beside the table (weights, export, settings)
+========================  ====================================================================
+
+One module per family: :mod:`radfeat.densenet_extractor` (``densenet``),
+:mod:`radfeat.encoder_extractor` (``encoder``: other TorchXRayVision encoders),
+:mod:`radfeat.onnx_extractor` (``onnx``: a registered ONNX model), :mod:`radfeat.fractal_extractor`
+(``fractal``) and :mod:`radfeat.saliency` (``saliency``).  Columns are named
+``<prefix>_<family>_<i or name>``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .discovery import ImageRef
+from .options import ExtractOptions
+
+_MODULES = {
+    "densenet": ("densenet_extractor", "DenseNetExtractor"),
+    "encoder": ("encoder_extractor", "EncoderExtractor"),
+    "onnx": ("onnx_extractor", "OnnxExtractor"),
+    "fractal": ("fractal_extractor", "FractalExtractor"),
+    "saliency": ("saliency", "SaliencyExtractor"),
+}
+
+
+@dataclass
+class BatchResult:
+    """Rows produced from one batch.
+
+    ``refs`` has one entry per output row (an image may give several rows, e.g. saliency maps).
+    Either ``blocks`` (float matrices, rows × k, in column order) or ``values`` (one list per
+    non-key column, any types) holds the row data.  ``failed`` lists images that could not be
+    processed, with the reason; the run goes on without them.
+    """
+
+    refs: list[ImageRef] = field(default_factory=list)
+    blocks: list[np.ndarray] | None = None
+    values: list[list[Any]] | None = None
+    failed: list[tuple[ImageRef, str]] = field(default_factory=list)
+
+
+class Extractor:
+    """Base class; see the module docstring for the contract."""
+
+    kind = ""
+    float64 = False  # keep features as float64 in the table (default: float32, as the models compute them)
+
+    def __init__(self, opts: ExtractOptions, ws: Any, threads: int, log: Callable[[str], None]) -> None:
+        self.opts = opts
+        self.ws = ws
+        self.threads = threads
+        self.log = log
+        self.provider = ""
+        self.batch_size = opts.batch_size
+
+    # -- set-up --------------------------------------------------------------
+    def describe(self) -> str:
+        """Shown while preparing."""
+        return f"Preparing {self.ws.name}" if self.ws is not None else f"Preparing {self.kind}"
+
+    def prepare(self) -> None:
+        """Weights, exports, sessions: everything before the first image."""
+
+    def columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def start_line(self) -> str:
+        """The log line that opens the run (after the image counts)."""
+        return f"{self.kind} extraction, batch {self.batch_size}"
+
+    # -- per image / per batch -----------------------------------------------
+    def load(self, ref: ImageRef) -> Any:
+        raise NotImplementedError
+
+    def run(self, items: Sequence[Any], refs: Sequence[ImageRef]) -> BatchResult:
+        raise NotImplementedError
+
+    # -- end -------------------------------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        return {}
+
+    def finish(self, summary: Any) -> None:
+        """Called once the table is written (not after a cancel)."""
+
+
+def extractor_class(kind: str) -> type[Extractor]:
+    module, name = _MODULES[kind]
+    return getattr(importlib.import_module(f"radfeat.{module}"), name)
+
+
+def make_extractor(opts: ExtractOptions, ws: Any, threads: int, log: Callable[[str], None]) -> Extractor:
+    """The extractor for ``opts.type`` (options already validated)."""
+    return extractor_class(opts.type)(opts, ws, threads, log)
+
+
+def block_names(prefix: str, family: str, n: int) -> list[str]:
+    """``<prefix>_<family>_0 … _<n-1>``."""
+    return [f"{prefix}_{family}_{i}" for i in range(n)]
