@@ -229,6 +229,9 @@ def test_list_weights(http: Http, tiny_weights: str) -> None:
     assert len(tiny["labels"]) == 18 and tiny["downloaded"] is True and tiny["source"] == "user"
     chex = next(w for w in res["weights"] if w["name"] == "densenet121-res224-chex")
     assert "" in chex["labels"] and len(chex["trained_labels"]) < 18  # untrained heads are visible
+    assert (tiny["type"], chex["type"]) == ("densenet", "densenet")
+    types = {w["name"]: w["type"] for w in res["weights"]}
+    assert types["resnet50-res512-all"] == "encoder" and types["101-elastic"] == "encoder"
 
 
 def test_validate_options_valid(http: Http, patients: Path, workspace: Path, tiny_weights: str) -> None:

@@ -67,7 +67,7 @@ log = logging.getLogger("radfeat.server")
 TOKEN_PLACEHOLDER = "{{RADFEAT_TOKEN}}"
 STATIC_SUFFIXES = {".js", ".mjs", ".css", ".svg", ".png", ".ico", ".woff", ".woff2", ".ttf", ".map", ".json",
                    ".webp", ".gif"}
-TABLE_SUFFIXES = {".csv", ".parquet"}
+TABLE_SUFFIXES = {".csv", ".parquet", ".arff"}
 SIDECAR_SUFFIXES = (".errors.csv", ".unmatched.csv", ".partial.csv")
 MAX_BODY = 4 * 1024 * 1024
 MAX_TABLE_PAGE = 1000
@@ -228,12 +228,8 @@ class Api:
     def list_weights(self) -> dict[str, Any]:
         """Every weight set with its labels and whether it is downloaded and exported to ONNX."""
         from ..catalog import Catalog
-
-        try:
-            from ..export import is_exported
-        except ImportError:  # engine without the export module: nothing is exported
-            def is_exported(_ws: Any) -> bool:
-                return False
+        from ..export import is_exported
+        from ..options import type_of
 
         cat = Catalog()
         weights = []
@@ -253,6 +249,8 @@ class Api:
                 "size": ws.size,
                 "source": ws.source,
                 "input_size": ws.input_size,
+                "architecture": ws.architecture,
+                "type": type_of(ws.architecture),
             })
         return {"default": cat.default, "weights": weights}
 
