@@ -238,6 +238,10 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
         add("preprocess", f"Preprocessing must be one of: {', '.join(PREPROCESS_MODES)}")
     if opts.device not in DEVICES:
         add("device", f"Device must be one of: {', '.join(DEVICES)}")
+    else:
+        from .sessions import device_problem
+
+        add("device", device_problem(opts.device))
     if opts.precision not in PRECISIONS:
         add("precision", f"Precision must be one of: {', '.join(PRECISIONS)}")
     elif opts.precision == "int8" and kind in EXTRACTION_TYPES and kind not in ("densenet", "encoder"):

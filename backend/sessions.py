@@ -18,16 +18,24 @@ def available_providers() -> list[str]:
     return list(ort.get_available_providers())
 
 
+NO_CUDA = ("CUDA was requested but this ONNX Runtime has no CUDAExecutionProvider "
+           "(install onnxruntime-gpu and a matching CUDA, or use --device cpu)")
+
+
+def device_problem(device: str) -> str | None:
+    """Why ``device`` cannot be used here (checked with the other options, before any work), or None."""
+    if device == "cuda" and "CUDAExecutionProvider" not in available_providers():
+        return NO_CUDA
+    return None
+
+
 def choose_providers(device: str) -> list[str | tuple[str, dict]]:
     """The one place that maps ``--device auto|cpu|cuda`` to ONNX Runtime providers."""
     cuda_ok = "CUDAExecutionProvider" in available_providers()
     if device == "cpu" or (device == "auto" and not cuda_ok):
         return ["CPUExecutionProvider"]
     if device == "cuda" and not cuda_ok:
-        raise DeviceError(
-            "CUDA was requested but this ONNX Runtime has no CUDAExecutionProvider "
-            "(install onnxruntime-gpu and a matching CUDA, or use --device cpu)"
-        )
+        raise DeviceError(NO_CUDA)
     # use_tf32=0: TF32 tensor-core maths would round fp32 convolutions to 10-bit mantissas (not exact)
     cuda_opts = {"cudnn_conv_algo_search": "HEURISTIC", "arena_extend_strategy": "kSameAsRequested", "use_tf32": "0"}
     return [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]

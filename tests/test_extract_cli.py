@@ -133,6 +133,9 @@ def test_bad_files_are_reported_and_run_goes_on(tmp_path, tiny_weights, make_pat
         (["--weights", "densenet121-res224-chx"], "Did you mean 'densenet121-res224-chex'"),
         (["--features", "none"], "Unknown feature family"),
         (["--master-table"], "Master table needs a CSV of image dates"),
+        pytest.param(["--device", "cuda"], "CUDA was requested but this ONNX Runtime has no CUDAExecutionProvider",
+                     marks=pytest.mark.skipif("CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers(),
+                                              reason="this machine has CUDA")),
     ],
 )
 def test_invalid_options_refused_before_work(tmp_path, radfeat_home, make_patients, args, message):
