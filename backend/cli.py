@@ -194,6 +194,10 @@ def cmd_models(a: argparse.Namespace) -> int:
         if a.models_cmd == "add":
             add_weights(a.name, Path(a.path))
             return 0
+        if a.models_cmd == "import":
+            from .offline import cli_import
+
+            return cli_import(a.folder)
         if a.models_cmd == "add-onnx":
             from .onnx_extractor import OnnxModelError
             from .store import add_onnx
@@ -291,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--crop", choices=("none", "center"), default="none", help="centre square crop before resizing")
     mo.add_argument("--pool", choices=("none", "avg", "max"), default="none",
                     help="global pooling of spatial outputs (e.g. avg: 512×7×7 → 512)")
+    mi = msub.add_parser("import", help="register the catalog weight files (and ONNX exports) found in a folder")
+    mi.add_argument("folder")
     m.set_defaults(func=cmd_models)
 
     d = sub.add_parser("demo", help="make a small synthetic dataset and extract it")

@@ -1,0 +1,212 @@
+"""Offline installs: register weight files (and their ONNX exports) found in a folder.
+
+``radfeat models import FOLDER`` is for machines that never reach the internet.  On a
+connected machine, download TorchXRayVision's weight files (or run ``radfeat models
+fetch``/``export`` there), carry them over on a disk, and import the folder:
+
+* every file below ``FOLDER`` whose *file name* is the ``file`` of a catalog entry is
+  a candidate for that entry (so a copied ``$RADFEAT_HOME``, a ``~/.torchxrayvision/
+  models_data`` folder or a flat folder of downloads all work);
+* when the catalog knows the entry's sha256 (or size) the file must match it, otherwise
+  it is opened with radfeat's restricted loader and must be a TorchXRayVision network of
+  the entry's architecture with as many outputs as the entry has labels — its sha256 is
+  printed so it can be pinned in a hospital catalog (``$RADFEAT_CATALOG``);
+* accepted files are copied into ``$RADFEAT_HOME/weights`` under their catalog name,
+  atomically; a file already there with the same content is left alone;
+* ONNX exports made on the other machine (``<name>-<sha>-<settings>.onnx`` plus its side
+  files) are copied too when they were made from exactly these weights with this
+  radfeat's export settings, so the offline machine does not even need to export.
+
+Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .atomic import atomic_path
+from .catalog import Catalog, WeightSet
+
+IMPORTED = "imported"
+PRESENT = "already present"
+REJECTED = "rejected"
+
+
+@dataclass
+class ImportResult:
+    """What happened to one file found in the folder."""
+
+    name: str
+    source: Path
+    status: str  # IMPORTED, PRESENT or REJECTED
+    sha256: str = ""
+    message: str = ""
+
+
+@dataclass
+class ImportReport:
+    folder: Path
+    results: list[ImportResult] = field(default_factory=list)
+    exports: list[Path] = field(default_factory=list)  # ONNX exports copied into the home folder
+
+    @property
+    def imported(self) -> list[ImportResult]:
+        return [r for r in self.results if r.status == IMPORTED]
+
+    @property
+    def rejected(self) -> list[ImportResult]:
+        return [r for r in self.results if r.status == REJECTED]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when at least one weight set is usable and nothing was rejected; 1 otherwise."""
+        ok = [r for r in self.results if r.status in (IMPORTED, PRESENT)]
+        return 0 if ok and not self.rejected else 1
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Every regular file below ``folder`` (symbolic links to folders are not followed)."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(root) / name
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _verify(ws: WeightSet, path: Path, sha: str) -> str | None:
+    """Why ``path`` cannot be ``ws``'s weights, or None when it can."""
+    if ws.size and path.stat().st_size != ws.size:
+        return f"size {path.stat().st_size} bytes, the catalog expects {ws.size}"
+    if ws.sha256:
+        return None if sha == ws.sha256.lower() else f"sha256 {sha} does not match the catalog's {ws.sha256}"
+    # No checksum to compare with: prove it is a TorchXRayVision network of the entry's architecture and
+    # output count, with radfeat's restricted loader (nothing in the file is run).
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .encoders import detect_architecture, strip_prefix
+
+    try:
+        ckpt = load_checkpoint(path, None)
+        arch = detect_architecture(ckpt.state_dict)
+    except CheckpointError as exc:
+        return str(exc)
+    if arch != ws.architecture:
+        return f"a {arch} checkpoint; '{ws.name}' is a {ws.architecture}"
+    state = strip_prefix(ckpt.state_dict, "model.")
+    head = state.get("classifier.weight", state.get("fc.weight"))
+    if ws.labels and head is not None and int(head.shape[0]) != len(ws.labels):
+        return f"the checkpoint has {int(head.shape[0])} outputs, '{ws.name}' has {len(ws.labels)} labels"
+    return None
+
+
+def import_folder(folder: Path | str, *, log: Callable[[str], None] = print,
+                  catalog: Catalog | None = None) -> ImportReport:
+    """Register every catalog weight file found below ``folder``; see the module docstring.
+
+    Raises ``ValueError`` when ``folder`` is not a folder.  Files are rejected (reported, not
+    raised) when they fail verification; a rejected file never replaces one already installed.
+    """
+    from .digest import sha256_file
+    from .export import weights_sha256
+
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"Not a folder: {folder}")
+    catalog = catalog or Catalog()
+    by_file = {ws.file: ws for ws in catalog.entries() if ws.source == "catalog"}
+    report = ImportReport(folder)
+    onnx_found: dict[str, Path] = {}
+    chosen: dict[str, str] = {}  # weight set name -> sha256 of the accepted file
+    for path in _walk(folder):
+        if path.suffix == ".onnx":
+            onnx_found.setdefault(path.name, path)
+            continue
+        ws = by_file.get(path.name)
+        if ws is None or path.is_symlink() and not path.is_file():
+            continue
+        sha = sha256_file(path)
+        if ws.name in chosen:  # the same file twice (e.g. a copy in two sub-folders)
+            if sha != chosen[ws.name]:
+                log(f"{ws.name}: ignoring {path}: a different file of that name was already imported")
+            continue
+        problem = _verify(ws, path, sha)
+        if problem:
+            report.results.append(ImportResult(ws.name, path, REJECTED, sha, problem))
+            log(f"{ws.name}: rejected {path}: {problem}")
+            continue
+        chosen[ws.name] = sha
+        dest = ws.path
+        if dest.is_file() and (_same_file(dest, path) or weights_sha256(ws) == sha):
+            report.results.append(ImportResult(ws.name, path, PRESENT, sha))
+            log(f"{ws.name}: already installed (sha256 {sha})")
+            continue
+        replaced = dest.is_file()
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(path, tmp)
+        weights_sha256(ws)  # cache the digest beside the file (export keys on it)
+        note = "" if ws.sha256 else " — no checksum in the catalog; pin it with $RADFEAT_CATALOG if you like"
+        report.results.append(ImportResult(ws.name, path, IMPORTED, sha, "replaced" if replaced else ""))
+        log(f"{ws.name}: {'replaced the installed file with' if replaced else 'imported'} {path.name} "
+            f"(sha256 {sha}){note}")
+
+    report.exports = _import_exports(catalog, chosen, onnx_found, log)
+    if not report.results:
+        log(f"No weight files found in {folder}. Expected file names, one per weight set:")
+        for ws in by_file.values():
+            log(f"  {ws.file}  ({ws.name})")
+    else:
+        log(f"{len(report.imported)} imported, "
+            f"{len([r for r in report.results if r.status == PRESENT])} already present, "
+            f"{len(report.rejected)} rejected, {len(report.exports)} ONNX export(s) copied")
+    return report
+
+
+def _import_exports(catalog: Catalog, chosen: dict[str, str], onnx_found: dict[str, Path],
+                    log: Callable[[str], None]) -> list[Path]:
+    """Copy ONNX exports whose name says they come from exactly the installed weights and settings.
+
+    An export is ``<name>-<sha16>-<settings>.onnx`` plus side files sharing its stem (``.json``,
+    which marks it finished, and e.g. ``.head.npz``, ``.int8.onnx``); all of them are copied.
+    """
+    from .export import onnx_path
+
+    copied = []
+    for name, sha in chosen.items():
+        dest = onnx_path(catalog.get(name), sha)
+        src = onnx_found.get(dest.name)
+        if src is None or not src.with_suffix(".json").is_file():
+            continue
+        parts = sorted((p for p in src.parent.iterdir() if p.is_file() and p.name.startswith(dest.stem + ".")
+                        and not p.name.endswith((".lock", ".tmp"))), key=lambda p: p.suffix == ".json")
+        todo = [p for p in parts if not (dest.parent / p.name).is_file()]
+        for part in todo:  # the .json last: an interrupted copy is simply exported again
+            with atomic_path(dest.parent / part.name) as tmp:
+                shutil.copyfile(part, tmp)
+        if todo:
+            copied.append(dest)
+            log(f"{name}: copied its ONNX export {dest.name} ({len(todo)} file(s))")
+    return copied
+
+
+def cli_import(folder: str) -> int:
+    """``radfeat models import FOLDER``: import, print a line per file, return the exit status.
+
+    ``ValueError`` (not a folder) propagates for the CLI's usage-error handling; a file that cannot
+    be read or written is reported as one line and exit status 1.
+    """
+    import sys
+
+    try:
+        return import_folder(Path(folder)).exit_code
+    except OSError as exc:
+        print(f"radfeat: error: {exc}", file=sys.stderr)
+        return 1

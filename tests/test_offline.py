@@ -1,0 +1,152 @@
+"""`radfeat models import FOLDER` (radfeat.offline): weights and exports registered from a folder, no network."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from radfeat.catalog import Catalog
+from radfeat.digest import sha256_file
+from radfeat.offline import IMPORTED, PRESENT, REJECTED, import_folder
+
+ENTRY = "densenet121-res224-nih"
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from radfeat.synthetic import random_checkpoint
+
+    return random_checkpoint(tmp_path_factory.mktemp("offline-ckpt") / "random.pt", seed=7, small=True)
+
+
+def _catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sha256: str | None) -> str:
+    """$RADFEAT_CATALOG = the shipped catalog with ENTRY's sha256 set; returns ENTRY's file name."""
+    raw = json.loads(Path(__file__).resolve().parents[1].joinpath("models", "catalog.json").read_text())
+    for item in raw["weights"]:
+        if item["name"] == ENTRY:
+            item["sha256"] = sha256
+            # the real operating points are tiny (0.002…) and would amplify a random net's float noise
+            # past the export check; raw outputs keep the ONNX check meaningful
+            item["op_threshs"] = None
+            item["url"] = "http://127.0.0.1:9/never-used.pt"  # an accidental download fails at once
+            file = item["file"]
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(raw))
+    monkeypatch.setenv("RADFEAT_CATALOG", str(path))
+    return file
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("RADFEAT_HOME", str(path))
+    return path
+
+
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    import radfeat.download
+
+    def refuse(*a, **k):
+        raise AssertionError("the offline import must not download anything")
+
+    monkeypatch.setattr(radfeat.download, "fetch", refuse)
+
+
+def test_import_verifies_sha256_and_copies(tmp_path, monkeypatch, home, ckpt):
+    _no_network(monkeypatch)
+    file = _catalog(tmp_path, monkeypatch, sha256_file(ckpt))
+    usb = tmp_path / "usb" / "models_data"
+    usb.mkdir(parents=True)
+    shutil.copyfile(ckpt, usb / file)
+    (usb / "unrelated.pt").write_bytes(b"not ours")  # names that match no catalog entry are ignored
+    lines: list[str] = []
+
+    report = import_folder(tmp_path / "usb", log=lines.append)
+
+    assert [(r.name, r.status) for r in report.results] == [(ENTRY, IMPORTED)]
+    assert report.exit_code == 0
+    ws = Catalog().get(ENTRY)
+    assert ws.downloaded and ws.path == home / "weights" / file
+    assert sha256_file(ws.path) == sha256_file(ckpt)
+    assert any("imported" in line for line in lines)
+    # importing again is a no-op
+    again = import_folder(tmp_path / "usb", log=lines.append)
+    assert [r.status for r in again.results] == [PRESENT] and again.exit_code == 0
+
+
+def test_import_rejects_checksum_mismatch(tmp_path, monkeypatch, home, ckpt):
+    file = _catalog(tmp_path, monkeypatch, "0" * 64)
+    src = tmp_path / "usb"
+    src.mkdir()
+    shutil.copyfile(ckpt, src / file)
+
+    report = import_folder(src, log=lambda m: None)
+
+    assert [r.status for r in report.results] == [REJECTED]
+    assert "does not match" in report.results[0].message
+    assert report.exit_code == 1
+    assert not Catalog().get(ENTRY).downloaded
+
+
+def test_import_without_checksum_checks_the_checkpoint(tmp_path, monkeypatch, home, ckpt):
+    file = _catalog(tmp_path, monkeypatch, None)
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    shutil.copyfile(ckpt, good / file)
+    (bad / file).write_bytes(b"\x80\x02 definitely not a checkpoint")
+    lines: list[str] = []
+
+    rejected = import_folder(bad, log=lines.append)
+    assert [r.status for r in rejected.results] == [REJECTED] and not Catalog().get(ENTRY).downloaded
+
+    accepted = import_folder(good, log=lines.append)
+    assert [r.status for r in accepted.results] == [IMPORTED]
+    assert accepted.results[0].sha256 == sha256_file(ckpt)
+    assert any("no checksum in the catalog" in line for line in lines)  # trust on first use: digest printed
+
+
+def test_empty_folder_and_missing_folder(tmp_path, monkeypatch, home):
+    _catalog(tmp_path, monkeypatch, None)
+    lines: list[str] = []
+    report = import_folder(tmp_path, log=lines.append)
+    assert report.results == [] and report.exit_code == 1
+    assert any("Expected file names" in line for line in lines)
+    with pytest.raises(ValueError):
+        import_folder(tmp_path / "nope")
+
+
+def test_copied_home_brings_its_onnx_export_and_extracts_offline(tmp_path, monkeypatch, ckpt, make_patients):
+    """Connected machine: import + export.  Offline machine: import the copied home, extract, no export."""
+    from radfeat.export import export, is_exported
+    from radfeat.extraction import extract
+
+    file = _catalog(tmp_path, monkeypatch, sha256_file(ckpt))
+    src = tmp_path / "download"
+    src.mkdir()
+    shutil.copyfile(ckpt, src / file)
+
+    monkeypatch.setenv("RADFEAT_HOME", str(tmp_path / "connected"))
+    import_folder(src, log=lambda m: None)
+    info = export(Catalog().get(ENTRY), log=lambda m: None)
+
+    monkeypatch.setenv("RADFEAT_HOME", str(tmp_path / "offline"))
+    _no_network(monkeypatch)
+    report = import_folder(tmp_path / "connected", log=lambda m: None)
+    assert [r.status for r in report.results] == [IMPORTED]
+    assert [p.name for p in report.exports] == [info.path.name]
+    ws = Catalog().get(ENTRY)
+    assert is_exported(ws)
+
+    import radfeat.export
+
+    def no_export(*a, **k):
+        raise AssertionError("the copied export should have been used")
+
+    monkeypatch.setattr(radfeat.export, "_export_uncached", no_export)
+    make_patients(tmp_path / "images", n_patients=2, per_folder=1)
+    summary = extract(input=str(tmp_path / "images"), weights=ENTRY, output=str(tmp_path / "out.csv"),
+                      log=lambda m: None)
+    assert summary.ok == 2 and summary.failed == 0
