@@ -306,7 +306,7 @@ def read_page(path: str | Path, offset: int = 0, limit: int = 50) -> dict[str, A
         with open(path, "rb") as fh:
             total = max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) - 1)
         df = pd.read_csv(path, skiprows=range(1, offset + 1), nrows=limit, dtype={"filename": str},
-                         keep_default_na=False, na_values=[""])
+                         keep_default_na=False, na_values=["", "nan", "NaN"])
         columns = list(df.columns)
     rows = [[_jsonable(v) for v in row] for row in df.itertuples(index=False, name=None)]
     return {"columns": columns, "rows": rows, "total": int(total), "offset": offset}

@@ -11,11 +11,43 @@ const POLL_MS = 500;
 const PAGE_SIZE = 50;
 const STORE_KEY = "radfeat.page.options.v1";
 const TOKEN_PLACEHOLDER = "{{RADFEAT_TOKEN}}";
-const DENSE_RE = /densefeatures?_\d+$/i;
+const DENSE_RE = /(densefeatures?|resnetfeatures|latent)_\d+$/i; // per-image feature vectors
+const NAN_RE = /^[-+]?(nan|inf|infinity)$/i;
+// a feature column: <prefix>_<family>_<i> (dense, ResNet, latent, ONNX outputs) or <prefix>_fractal_<feature>
+const FEATURE_RE = /^[A-Za-z0-9]+_(fractal_[A-Za-z0-9_]+|[A-Za-z0-9_]+_\d+)$/;
 const PRED_RE = /predictions?_(\d+)$/i;
 const LEVEL_RE = /^level_(\d+)$/i;
 const TERMINAL = new Set(["done", "failed", "cancelled"]);
 const BUSY = -32003;
+
+// Extraction types (docs/ui-types.md): which weight sets each one runs, and its default output name.
+const TYPES = ["densenet", "encoder", "onnx", "fractal", "saliency"];
+const WEIGHTS_FAMILY = { densenet: "densenet", encoder: "encoder", onnx: "onnx", saliency: "densenet", fractal: null };
+const DEFAULT_ENCODER = "resnet50-res512-all";
+const FORMATS = ["csv", "parquet", "arff"];
+const FILE_STEMS = {
+  densenet: "image_extracted_features",
+  encoder: "image_extracted_features",
+  onnx: "image_extracted_features",
+  fractal: "image_fractal_features",
+  saliency: "image_saliency_maps",
+};
+const TYPE_NOTES = {
+  densenet: "Runs a TorchXRayVision DenseNet-121 weight set: 1024 dense features and its pathology predictions per image.",
+  encoder: "Runs another TorchXRayVision encoder: the ResNet-50 at 512 × 512 (2048 features and predictions) or the ResNet autoencoder (its latent code).",
+  onnx: "Runs an image model you registered with “radfeat models add-onnx”; the columns are the outputs chosen when it was registered.",
+  fractal: "Gliding-box lacunarity, fractal dimension and percolation on the original image; uses no model weights.",
+  saliency: "Class activation maps of a DenseNet weight set, saved as PNG files; the table lists them with each pathology’s prediction.",
+};
+const METHODS = ["gradcam", "gradcampp", "eigencam"];
+const CLASS_METHODS = new Set(["gradcam", "gradcampp"]);
+const METHOD_NAMES = { gradcam: "Grad-CAM", gradcampp: "Grad-CAM++", eigencam: "Eigen-CAM" };
+const STYLES = ["gray", "colormap", "overlay", "multiply"];
+const STYLE_NAMES = { gray: "Grayscale", colormap: "Colormap", overlay: "Overlay", multiply: "Multiply" };
+const SALIENCY_COLUMNS = ["method", "style", "path"];
+const MAP_SIZE = 256; // thumbnail size requested for each map (shown at about half, sharp on HiDPI screens)
+const MAP_WINDOW = 1000; // read_table's largest page
+const THUMB_CONCURRENCY = 4;
 
 // ───────────────────────────── state ─────────────────────────────
 const state = {
@@ -24,6 +56,9 @@ const state = {
   weights: [], // list_weights().weights
   defaultWeights: "",
   pathologyNames: [], // name of each of the 18 heads, from any set that trains it
+  weightsChoice: {}, // weight family (densenet | encoder | onnx) -> chosen name
+  pathologies: { all: true, chosen: new Set() }, // saliency: all trained labels, or the ones ticked
+  filenameEdited: false, // the output name no longer follows type + format
   folders: [], // folders at the current depth (relative posix paths)
   foldersKey: "", // root|depth the list belongs to
   selected: new Set(),
@@ -32,7 +67,7 @@ const state = {
   validation: { seq: 0, valid: false, problems: [], outputPath: "" },
   job: null, // {id, options, state}
   lastJob: null, // options + output of the last finished job: the context of its table
-  table: { path: "", offset: 0, total: 0, columns: [], rows: [], picked: -1, seq: 0 },
+  table: { path: "", offset: 0, total: 0, columns: [], rows: [], picked: -1, seq: 0, saliency: false, maps: new Map() },
 };
 
 // ───────────────────────────── RPC ─────────────────────────────
@@ -153,6 +188,7 @@ function fmtSize(bytes) {
 
 function fmtCell(v) {
   if (v === null || v === undefined || v === "") return "";
+  if (typeof v === "string" && NAN_RE.test(v.trim())) return "NaN";
   if (typeof v === "number") {
     if (Number.isInteger(v)) return String(v);
     if (!Number.isFinite(v)) return String(v);
@@ -190,15 +226,22 @@ function setConnection(mode, text) {
 }
 
 // ───────────────────────────── persistence ─────────────────────────────
-const PERSISTED = ["input-root", "depth", "prefix", "preprocess", "filename", "device", "precision", "batch-size"];
+const PERSISTED = ["input-root", "depth", "prefix", "preprocess", "filename", "format", "max-box", "device", "precision",
+  "batch-size"];
 
 function saveSettings() {
   try {
     const data = {};
     for (const id of PERSISTED) data[id] = $(id).value;
-    data.weights = $("weights").value;
+    data.type = currentType();
+    data.weights = state.weightsChoice.densenet || "";
+    data.weightsChoice = state.weightsChoice;
     data.dense = $("feat-dense").checked;
-    data.pred = $("feat-pred").checked;
+    data.pred = $("feat-pred").dataset.wanted ? $("feat-pred").dataset.wanted === "1" : $("feat-pred").checked;
+    data.methods = checkedValues("saliency-method");
+    data.styles = checkedValues("saliency-style");
+    data.pathologies = state.pathologies.all ? null : [...state.pathologies.chosen];
+    data.filenameEdited = state.filenameEdited;
     localStorage.setItem(STORE_KEY, JSON.stringify(data));
   } catch {
     /* storage may be unavailable; settings are a convenience */
@@ -210,8 +253,17 @@ function loadSettings() {
     const data = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
     if (!data) return null;
     for (const id of PERSISTED) if (typeof data[id] === "string") $(id).value = data[id];
+    if (!FORMATS.includes($("format").value)) $("format").value = "csv";
     if (typeof data.dense === "boolean") $("feat-dense").checked = data.dense;
     if (typeof data.pred === "boolean") $("feat-pred").checked = data.pred;
+    if (TYPES.includes(data.type)) $(`type-${data.type}`).checked = true;
+    if (data.weightsChoice && typeof data.weightsChoice === "object") Object.assign(state.weightsChoice, data.weightsChoice);
+    else if (typeof data.weights === "string" && data.weights) state.weightsChoice.densenet = data.weights;
+    if (Array.isArray(data.methods)) setChecked("saliency-method", data.methods);
+    if (Array.isArray(data.styles)) setChecked("saliency-style", data.styles);
+    if (Array.isArray(data.pathologies)) state.pathologies = { all: false, chosen: new Set(data.pathologies) };
+    state.filenameEdited =
+      typeof data.filenameEdited === "boolean" ? data.filenameEdited : $("filename").value.trim() !== suggestedFilename();
     return data;
   } catch {
     return null;
@@ -346,8 +398,78 @@ function updatePatientLevels() {
   select.value = Number(prev) <= n ? prev : "1";
 }
 
-// ───────────────────────────── section 2: weights ─────────────────────────────
-async function loadWeights(preferred) {
+// ───────────────────────────── section 2: extraction type ─────────────────────────────
+function currentType() {
+  const checked = document.querySelector('input[name="etype"]:checked');
+  return checked && TYPES.includes(checked.value) ? checked.value : "densenet";
+}
+
+function checkedValues(name) {
+  return [...document.querySelectorAll(`input[name="${name}"]`)].filter((i) => i.checked).map((i) => i.value);
+}
+
+function setChecked(name, values) {
+  for (const i of document.querySelectorAll(`input[name="${name}"]`)) i.checked = values.includes(i.value);
+}
+
+function suggestedFilename(type = currentType(), fmt = $("format").value) {
+  return `${FILE_STEMS[type] || FILE_STEMS.densenet}.${FORMATS.includes(fmt) ? fmt : "csv"}`;
+}
+
+/** The output name follows type + format until the user types their own (their stem then keeps its name). */
+function followFilename(formatChanged = false) {
+  const input = $("filename");
+  const fmt = $("format").value;
+  const name = input.value.trim();
+  if (!state.filenameEdited) {
+    input.value = suggestedFilename();
+  } else if (formatChanged && /\.(csv|parquet|arff)$/i.test(name)) {
+    input.value = name.replace(/\.(csv|parquet|arff)$/i, `.${fmt}`);
+  }
+  state.filenameEdited = input.value.trim() !== suggestedFilename();
+  updateSaliencyFolder();
+}
+
+function updateSaliencyFolder() {
+  const stem = $("filename").value.trim().replace(/\.[A-Za-z]+$/, "") || FILE_STEMS.saliency;
+  $("saliency-folder").textContent = `DATA/saliency/${stem}`;
+}
+
+/** Show the controls of the chosen type only (elements say which types they serve in data-types). */
+function applyType() {
+  const type = currentType();
+  for (const node of document.querySelectorAll("[data-types]")) {
+    node.hidden = !node.dataset.types.split(/\s+/).includes(type);
+  }
+  for (const seg of document.querySelectorAll(".type-choice .seg")) {
+    seg.classList.toggle("checked", seg.querySelector("input").checked);
+  }
+  $("type-note").textContent = TYPE_NOTES[type] || "";
+  $("weights-label").textContent = type === "onnx" ? "ONNX model" : "Model weights";
+  populateWeights();
+  followFilename();
+}
+
+function weightTypeOf(w) {
+  if (w.type) return w.type;
+  // older backends: guess from the name and the labels (docs/ui-types.md)
+  if (/^densenet/.test(w.name) || (w.labels || []).length === 18) return "densenet";
+  if (w.architecture === "onnx") return "onnx";
+  return "encoder";
+}
+
+function weightsForType(type = currentType()) {
+  const family = WEIGHTS_FAMILY[type];
+  return family ? state.weights.filter((w) => weightTypeOf(w) === family) : [];
+}
+
+function typeDefaultWeights(type = currentType()) {
+  if (type === "encoder") return DEFAULT_ENCODER;
+  if (type === "onnx" || type === "fractal") return "";
+  return state.defaultWeights;
+}
+
+async function loadWeights() {
   const select = $("weights");
   try {
     const res = await rpc("list_weights");
@@ -360,25 +482,51 @@ async function loadWeights(preferred) {
       });
     }
     state.pathologyNames = names;
-    select.replaceChildren();
-    for (const w of state.weights) {
-      const flags = [];
-      const trained = (w.trained_labels || (w.labels || []).filter(Boolean)).length;
-      flags.push(`${trained} label${trained === 1 ? "" : "s"}`);
-      flags.push(w.downloaded ? "downloaded" : "not downloaded");
-      if (w.exported) flags.push("exported");
-      if (w.source === "user") flags.push("your weights");
-      const def = w.name === state.defaultWeights ? " (default)" : "";
-      select.append(el("option", { value: w.name, text: `${w.name}${def} · ${flags.join(" · ")}` }));
-    }
-    const names2 = state.weights.map((w) => w.name);
-    select.value = names2.includes(preferred) ? preferred : state.defaultWeights;
     select.disabled = false;
-    renderWeightsInfo();
+    populateWeights();
   } catch (err) {
     select.replaceChildren(el("option", { value: "", text: "Weights unavailable" }));
     $("weights-info").textContent = err.message;
   }
+}
+
+/** Fill the weights list with the sets the current type runs, keeping each family's last choice. */
+function populateWeights() {
+  const select = $("weights");
+  if (!state.weights.length && select.disabled) return; // still loading
+  const type = currentType();
+  const family = WEIGHTS_FAMILY[type];
+  const list = weightsForType(type);
+  const def = typeDefaultWeights(type);
+  select.replaceChildren();
+  if (!list.length) {
+    const none = type === "onnx" ? "No ONNX model registered yet" : "No weight set of this kind";
+    select.append(el("option", { value: "", text: none }));
+  }
+  for (const w of list) {
+    const flags = [];
+    const trained = (w.trained_labels || (w.labels || []).filter(Boolean)).length;
+    if (weightTypeOf(w) !== "onnx") flags.push(trained ? `${trained} label${trained === 1 ? "" : "s"}` : "no predictions");
+    if (w.source !== "user") flags.push(w.downloaded ? "downloaded" : "not downloaded");
+    if (w.exported && weightTypeOf(w) !== "onnx") flags.push("exported");
+    if (w.source === "user") flags.push("your weights");
+    const isDef = w.name === def ? " (default)" : "";
+    select.append(el("option", { value: w.name, text: `${w.name}${isDef} · ${flags.join(" · ")}` }));
+  }
+  if (family) {
+    const names = list.map((w) => w.name);
+    const want = state.weightsChoice[family];
+    select.value = names.includes(want) ? want : names.includes(def) ? def : names[0] || "";
+    if (select.value) state.weightsChoice[family] = select.value;
+  }
+  onWeightsShown();
+}
+
+/** Everything that depends on the chosen weight set. */
+function onWeightsShown() {
+  renderWeightsInfo();
+  updateFeatureLabels();
+  renderPathologies();
 }
 
 function currentWeights(name = $("weights").value) {
@@ -390,31 +538,101 @@ function labelsOf(name) {
   return w && w.labels ? w.labels : [];
 }
 
+function featureCount(w) {
+  const arch = (w && w.architecture) || "";
+  if (arch.startsWith("densenet")) return { what: "Dense features", n: 1024, family: "densefeatures" };
+  if (arch === "resnet-ae") return { what: "Latent code", n: 4608, family: "latent" };
+  if (arch.startsWith("resnet")) return { what: "ResNet features", n: 2048, family: "resnetfeatures" };
+  return { what: "Dense features", n: 0, family: "densefeatures" };
+}
+
+/** Name and size of the feature families for the chosen weights; an autoencoder gives no predictions. */
+function updateFeatureLabels() {
+  const type = currentType();
+  const w = type === "densenet" || type === "encoder" ? currentWeights() : null;
+  const fc = featureCount(w || { architecture: type === "encoder" ? "resnet50" : "densenet121" });
+  $("feat-dense-text").replaceChildren(fc.what, " ", el("span", { class: "muted", text: fc.n ? `(${fc.n} per image)` : "" }));
+  const pred = $("feat-pred");
+  const noPred = Boolean(w) && !(w.labels || []).length;
+  if (noPred && !pred.disabled) {
+    pred.dataset.wanted = pred.checked ? "1" : "0";
+    pred.checked = false;
+    pred.disabled = true;
+  } else if (!noPred && pred.disabled) {
+    pred.checked = pred.dataset.wanted !== "0";
+    delete pred.dataset.wanted;
+    pred.disabled = false;
+  }
+  const heads = w ? (w.labels || []).length : 18;
+  const trained = w ? (w.labels || []).filter(Boolean).length : 18;
+  const predNote = noPred
+    ? "(none: an autoencoder)"
+    : trained < heads
+      ? `(${heads} heads, ${trained} trained)`
+      : `(${heads} pathologies)`;
+  $("feat-pred-text").replaceChildren("Predictions ", el("span", { class: "muted", text: predNote }));
+  const family = type === "fractal" ? "fractal_lac_r3" : type === "onnx" ? "output_0" : `${fc.family}_0`;
+  $("prefix-example").textContent = `${$("prefix").value.trim() || "img"}_${family}`;
+}
+
 function renderWeightsInfo() {
   const box = $("weights-info");
+  const type = currentType();
   const w = currentWeights();
   box.replaceChildren();
-  if (!w) return;
+  if (!w) {
+    if (type === "onnx" && state.weights.length) {
+      box.append(
+        el(
+          "p",
+          { class: "small muted" },
+          "Register your model on the command line with ",
+          el("code", { text: "radfeat models add-onnx NAME model.onnx" }),
+          ", then reload the list (↻).",
+        ),
+      );
+    }
+    return;
+  }
+  const isOnnx = weightTypeOf(w) === "onnx";
   if (w.description) box.append(el("p", { class: "small", text: w.description }));
   const badges = el("p", { class: "badges" });
-  badges.append(
-    el("span", {
-      class: `badge ${w.downloaded ? "ok" : "todo"}`,
-      text: w.downloaded ? "✓ Downloaded" : `Downloads on first use${w.size ? ` (${fmtSize(w.size)})` : ""}`,
-    }),
-    el("span", {
-      class: `badge ${w.exported ? "ok" : "todo"}`,
-      text: w.exported ? "✓ Exported to ONNX" : "Exported to ONNX on first use",
-    }),
-  );
+  if (isOnnx) {
+    badges.append(el("span", { class: "badge ok", text: "✓ ONNX model" }));
+    if (w.input_size) badges.append(el("span", { class: "badge", text: `Input ${w.input_size} × ${w.input_size}` }));
+  } else {
+    badges.append(
+      el("span", {
+        class: `badge ${w.downloaded ? "ok" : "todo"}`,
+        text: w.downloaded ? "✓ Downloaded" : `Downloads on first use${w.size ? ` (${fmtSize(w.size)})` : ""}`,
+      }),
+      el("span", {
+        class: `badge ${w.exported ? "ok" : "todo"}`,
+        text: w.exported ? "✓ Exported to ONNX" : "Exported to ONNX on first use",
+      }),
+    );
+  }
   if (w.source === "user") badges.append(el("span", { class: "badge user", text: "Registered by you" }));
   box.append(badges);
+  if (isOnnx || type === "saliency") return; // saliency: the pathology picker below lists the labels
   const labels = w.labels || [];
   const trained = labels.filter(Boolean).length;
+  if (!labels.length) {
+    box.append(
+      el("p", {
+        class: "small muted",
+        text: "An autoencoder: it gives no predictions; its features are the latent code.",
+      }),
+    );
+    return;
+  }
   box.append(
     el("p", {
       class: "small muted",
-      text: `Predicts ${trained} of the 18 pathologies; the other heads are untrained and their outputs carry no meaning.`,
+      text:
+        trained < labels.length
+          ? `Predicts ${trained} of the ${labels.length} pathologies; the other heads are untrained and their outputs carry no meaning.`
+          : `Predicts all ${labels.length} pathologies.`,
     }),
   );
   const chips = el("ul", { class: "chips", "aria-label": `Labels predicted by ${w.name}` });
@@ -430,6 +648,59 @@ function renderWeightsInfo() {
     );
   });
   box.append(chips);
+}
+
+// ───────────────────────────── section 2: saliency options ─────────────────────────────
+function trainedLabels(w = currentWeights()) {
+  if (!w) return [];
+  return w.trained_labels || (w.labels || []).filter(Boolean);
+}
+
+function renderPathologies() {
+  const list = $("path-list");
+  const labels = currentType() === "saliency" ? trainedLabels() : [];
+  const sel = state.pathologies;
+  if (sel.all) sel.chosen = new Set(labels);
+  list.replaceChildren();
+  labels.forEach((label, i) => {
+    const id = `path-${i}`;
+    const cb = el("input", { type: "checkbox", id, value: label, name: "pathology" });
+    cb.checked = sel.chosen.has(label);
+    cb.addEventListener("change", () => {
+      if (cb.checked) sel.chosen.add(label);
+      else sel.chosen.delete(label);
+      sel.all = labels.every((l) => sel.chosen.has(l));
+      updatePathologySummary();
+      scheduleValidate();
+    });
+    list.append(el("li", {}, el("label", { class: "check", for: id }, cb, el("span", { text: label }))));
+  });
+  updatePathologySummary();
+}
+
+function chosenPathologies() {
+  const labels = trainedLabels();
+  return labels.filter((l) => state.pathologies.chosen.has(l));
+}
+
+function updatePathologySummary() {
+  const labels = currentType() === "saliency" ? trainedLabels() : [];
+  const k = chosenPathologies().length;
+  const n = labels.length;
+  const all = $("path-all");
+  all.checked = n > 0 && k === n;
+  all.indeterminate = k > 0 && k < n;
+  all.disabled = !n;
+  const methods = checkedValues("saliency-method");
+  const perPathology = methods.some((m) => CLASS_METHODS.has(m));
+  $("path-list").classList.toggle("inactive", !perPathology);
+  let text = n ? `${k} of ${n} selected` : "Choose a DenseNet weight set to list its labels.";
+  if (n && !perPathology) text += " · Eigen-CAM maps do not depend on the pathology";
+  $("pathologies-summary").textContent = text;
+  // how many PNG files each image gives
+  const styles = checkedValues("saliency-style").length;
+  const perImage = (methods.filter((m) => CLASS_METHODS.has(m)).length * k + (methods.includes("eigencam") ? 1 : 0)) * styles;
+  $("styles-summary").textContent = perImage ? `${perImage} map${perImage === 1 ? "" : "s"} (PNG) per image.` : "";
 }
 
 // ───────────────────────────── section 2: master table ─────────────────────────────
@@ -505,24 +776,39 @@ function renderDatesPreview(res) {
 }
 
 // ───────────────────────────── options + validation ─────────────────────────────
+/** The options of the chosen type: fields a type does not use are left out (the backend's defaults apply). */
 function collectOptions() {
-  const features = [];
-  if ($("feat-dense").checked) features.push("dense");
-  if ($("feat-pred").checked) features.push("predictions");
+  const type = currentType();
+  const uses = (...types) => types.includes(type);
   const opts = {
     input: $("input-root").value.trim(),
     depth: intOrRaw($("depth").value),
     select: selectionForOptions(),
-    weights: $("weights").value || null,
-    features,
-    prefix: $("prefix").value.trim(),
+    type,
     filename: $("filename").value.trim(),
-    preprocess: $("preprocess").value,
-    device: $("device").value,
-    precision: $("precision").value,
-    batch_size: intOrRaw($("batch-size").value),
+    format: $("format").value,
   };
-  if (masterOn()) {
+  if (uses("densenet", "encoder", "onnx", "saliency")) opts.weights = $("weights").value || null;
+  if (uses("densenet", "encoder")) {
+    const features = [];
+    if ($("feat-dense").checked) features.push("dense");
+    if ($("feat-pred").checked && !$("feat-pred").disabled) features.push("predictions");
+    opts.features = features;
+    opts.precision = $("precision").value;
+  }
+  if (uses("densenet", "encoder", "saliency")) opts.preprocess = $("preprocess").value;
+  if (!uses("saliency")) opts.prefix = $("prefix").value.trim();
+  if (uses("fractal")) opts.max_box = intOrRaw($("max-box").value);
+  else {
+    opts.device = $("device").value;
+    opts.batch_size = intOrRaw($("batch-size").value);
+  }
+  if (uses("saliency")) {
+    opts.pathologies = state.pathologies.all ? null : chosenPathologies();
+    opts.saliency_methods = checkedValues("saliency-method");
+    opts.styles = checkedValues("saliency-style");
+  }
+  if (masterOn() && !uses("saliency")) {
     opts.master_table = {
       dates_csv: $("dates-csv").value.trim(),
       filename_column: $("filename-col").value,
@@ -535,6 +821,13 @@ function collectOptions() {
 }
 
 const FIELD_FOCUS = {
+  type: "type-densenet",
+  max_box: "max-box",
+  pathologies: "path-all",
+  saliency_methods: "method-gradcam",
+  styles: "style-gray",
+  format: "format",
+  master_table: "master-toggle",
   input: "input-root",
   depth: "depth",
   select: "folders-all",
@@ -553,6 +846,13 @@ const FIELD_FOCUS = {
 };
 
 const FIELD_NAMES = {
+  type: "Extraction type",
+  max_box: "Largest box size",
+  pathologies: "Pathologies",
+  saliency_methods: "Saliency methods",
+  styles: "Map styles",
+  format: "Output format",
+  master_table: "Master table",
   input: "Root folder",
   depth: "Folder depth",
   select: "Folders",
@@ -655,6 +955,7 @@ function focusField(id) {
   const details = node.closest("details");
   if (details) details.open = true;
   if (node.closest("#master-panel") && !masterOn()) return;
+  if (node.closest("[hidden]")) return;
   node.focus();
   node.scrollIntoView({ block: "center", behavior: "smooth" });
 }
@@ -832,6 +1133,18 @@ function finishJob(st) {
         el("code", { text: output }),
       ),
     );
+    const maps = saliencyLogLine([...((job && job.logLines) || []), ...(Array.isArray(st.log) ? st.log : [])]);
+    if (maps) {
+      box.append(
+        el(
+          "p",
+          { class: "small" },
+          `${maps.count} saliency map${maps.count === 1 ? "" : "s"} (PNG) written under `,
+          el("code", { text: maps.folder }),
+          ". Show the table below and pick a row to see an image’s maps.",
+        ),
+      );
+    }
     if (summary.master_table && typeof summary.master_table === "object") {
       const mt = summary.master_table;
       const bits = Object.entries(mt)
@@ -878,6 +1191,14 @@ function finishJob(st) {
   }
   updateExtractButton();
   scheduleValidate();
+}
+
+function saliencyLogLine(lines) {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /Saliency maps: (\d+) PNG file\(s\) written under (.+)$/.exec(String(lines[i]));
+    if (m) return { count: Number(m[1]), folder: m[2].trim() };
+  }
+  return null;
 }
 
 function lastLogLine(log) {
@@ -937,13 +1258,15 @@ async function loadTable(path, offset) {
     const rows = (res.rows || []).map((r) => (Array.isArray(r) ? r : columns.map((c) => r[c])));
     const pathChanged = path !== state.table.path;
     Object.assign(state.table, { path, offset, total: res.total ?? rows.length, columns, rows, picked: -1 });
+    state.table.saliency = SALIENCY_COLUMNS.every((c) => columns.map((x) => x.toLowerCase()).includes(c));
+    if (pathChanged || offset === 0) state.table.maps = new Map(); // a new table, or the same one re-run
     renderTable();
     if (pathChanged || !$("detail").hidden) {
       $("detail").hidden = true;
     }
   } catch (err) {
     if (seq !== state.table.seq) return;
-    Object.assign(state.table, { path, offset: 0, total: 0, columns: [], rows: [], picked: -1 });
+    Object.assign(state.table, { path, offset: 0, total: 0, columns: [], rows: [], picked: -1, saliency: false });
     $("result-table").replaceChildren();
     $("table-summary").textContent = "";
     $("page-info").textContent = "";
@@ -959,7 +1282,8 @@ function visibleColumns() {
 function stickyCount(columns) {
   let n = 0;
   for (const c of columns) {
-    if (DENSE_RE.test(c) || PRED_RE.test(c)) break;
+    if (DENSE_RE.test(c) || PRED_RE.test(c) || FEATURE_RE.test(c)) break;
+    if (state.table.saliency && !(LEVEL_RE.test(c) || c.toLowerCase() === "filename")) break; // the image's own columns
     n += 1;
   }
   return Math.min(n, 4);
@@ -997,15 +1321,18 @@ function renderTable() {
     const tr = el("tr", {
       tabindex: "0",
       "data-row": String(r),
-      "aria-label": `Row ${offset + r + 1}: ${rowTitle(row)}. Press Enter to show its image and predictions.`,
+      "aria-label": `Row ${offset + r + 1}: ${rowTitle(row)}. Press Enter to show ${
+        state.table.saliency ? "the saliency maps of its image" : "its image and predictions"
+      }.`,
     });
     tr.append(el("th", { scope: "row", class: "rownum sticky", "data-sticky": "0", text: String(offset + r + 1) }));
     idx.forEach((ci, k) => {
       const isSticky = k < sticky;
       const v = row[ci];
+      const nan = typeof v === "string" && NAN_RE.test(v.trim());
       tr.append(
         el("td", {
-          class: [isSticky ? "sticky" : "", typeof v === "number" ? "num" : ""].join(" ").trim() || null,
+          class: [isSticky ? "sticky" : "", typeof v === "number" || nan ? "num" : "", nan ? "nan" : ""].join(" ").trim() || null,
           "data-sticky": isSticky ? String(k + 1) : null,
           title: typeof v === "number" ? String(v) : null,
           text: fmtCell(v),
@@ -1022,6 +1349,11 @@ function renderTable() {
   const first = total ? offset + 1 : 0;
   const last = offset + rows.length;
   const hidden = columns.length - idx.length;
+  $("hide-dense-label").hidden = !columns.some((c) => DENSE_RE.test(c));
+  const hasPredictions = columns.some((c) => PRED_RE.test(c));
+  $("table-hint").textContent = state.table.saliency
+    ? "Pick a row (click, or focus it and press Enter) to see every saliency map of its image."
+    : `Pick a row (click, or focus it and press Enter) to see its image${hasPredictions ? " and predictions" : ""}.`;
   $("table-summary").textContent = `${total} row${total === 1 ? "" : "s"} · ${columns.length} columns${hidden ? ` (${hidden} dense hidden)` : ""}`;
   $("page-info").textContent = total ? `Rows ${first}–${last} of ${total}` : "";
   $("page-prev").disabled = offset <= 0;
@@ -1046,6 +1378,10 @@ function layoutSticky() {
 
 function rowTitle(row) {
   const { columns } = state.table;
+  if (state.table.saliency) {
+    const keep = columns.map((c, i) => i).filter((i) => !["path", "prediction"].includes(columns[i].toLowerCase()));
+    return keep.map((i) => fmtCell(row[i])).filter(Boolean).join(" / ");
+  }
   const idCols = columns.map((c, i) => i).filter((i) => !DENSE_RE.test(columns[i]) && !PRED_RE.test(columns[i]));
   return idCols.slice(0, 4).map((i) => fmtCell(row[i])).join(" / ");
 }
@@ -1083,7 +1419,8 @@ function tableContext() {
 function imagePathOf(row) {
   const { columns } = state.table;
   const lower = columns.map((c) => c.toLowerCase());
-  const pathIdx = lower.findIndex((c) => c === "path" || c === "image_path" || c === "filepath");
+  // (a saliency listing's `path` is the map, not the source image)
+  const pathIdx = lower.findIndex((c) => (c === "path" && !state.table.saliency) || c === "image_path" || c === "filepath");
   if (pathIdx >= 0 && row[pathIdx]) return String(row[pathIdx]);
   const fileIdx = lower.findIndex((c) => c === "filename" || c === "file_name" || c === "file");
   if (fileIdx < 0 || !row[fileIdx]) return null;
@@ -1102,6 +1439,7 @@ async function pickRow(r) {
   const row = rows[r];
   if (!row) return;
   state.table.picked = r;
+  const seq = (state.table.pickSeq = (state.table.pickSeq || 0) + 1);
   for (const tr of $("result-table").querySelectorAll("tbody tr[data-row]")) {
     const on = Number(tr.dataset.row) === r;
     tr.classList.toggle("picked", on);
@@ -1110,7 +1448,11 @@ async function pickRow(r) {
   }
   $("detail").hidden = false;
   const ctx = tableContext();
-  renderChart(row, columns, ctx);
+  const saliency = state.table.saliency;
+  $("chart-box").hidden = saliency;
+  $("maps-box").hidden = !saliency;
+  if (saliency) renderMaps(r, seq);
+  else renderChart(row, columns, ctx);
   const frame = $("thumb-frame");
   const caption = $("thumb-caption");
   const path = imagePathOf(row);
@@ -1119,12 +1461,207 @@ async function pickRow(r) {
   if (!path) return;
   try {
     const res = await rpc("thumbnail", { path, size: 320 });
-    if (state.table.picked !== r) return;
+    if (state.table.pickSeq !== seq) return;
     frame.replaceChildren(el("img", { src: res.data_url, alt: `Chest X-ray ${path.split(/[\\/]/).slice(-2).join("/")}` }));
   } catch (err) {
-    if (state.table.picked !== r) return;
+    if (state.table.pickSeq !== seq) return;
     frame.replaceChildren(el("span", { class: "error-text", text: `Image unavailable: ${err.message}` }));
   }
+}
+
+// ───────────────────────────── section 4: saliency maps of a picked image ─────────────────────────────
+function saliencyColumns(columns) {
+  const lower = columns.map((c) => c.toLowerCase());
+  const levels = columns
+    .map((c, i) => ({ m: LEVEL_RE.exec(c), i }))
+    .filter((x) => x.m)
+    .sort((a, b) => Number(a.m[1]) - Number(b.m[1]))
+    .map((x) => x.i);
+  const at = (name) => lower.indexOf(name);
+  return {
+    levels,
+    filename: at("filename"),
+    pathology: at("pathology"),
+    method: at("method"),
+    style: at("style"),
+    prediction: at("prediction"),
+    path: at("path"),
+  };
+}
+
+function imageKey(row, cols) {
+  return JSON.stringify([...cols.levels.map((i) => row[i]), cols.filename >= 0 ? row[cols.filename] : null]);
+}
+
+/**
+ * Every listing row of one image.  The engine writes an image's maps as consecutive rows, so read a page of
+ * the listing around the picked row and widen it while the image's rows reach its edge (read_table pages
+ * hold at most 1000 rows).
+ */
+async function mapsOfImage(absIndex, key, cols) {
+  const cache = state.table.maps;
+  if (cache.has(key)) return cache.get(key);
+  const path = state.table.path;
+  let total = state.table.total;
+  const read = async (offset) => {
+    const res = await rpc("read_table", { path, offset, limit: MAP_WINDOW });
+    const columns = res.columns || [];
+    if (Number.isInteger(res.total)) total = res.total;
+    return (res.rows || []).map((r) => (Array.isArray(r) ? r : columns.map((c) => r[c])));
+  };
+  let start = Math.max(0, absIndex - MAP_WINDOW / 2);
+  let rows = await read(start);
+  let end = start + rows.length;
+  while (start > 0 && rows.length && imageKey(rows[0], cols) === key) {
+    const from = Math.max(0, start - MAP_WINDOW);
+    rows = (await read(from)).slice(0, start - from).concat(rows);
+    start = from;
+  }
+  while (end < total && rows.length && imageKey(rows[rows.length - 1], cols) === key) {
+    const more = await read(end);
+    if (!more.length) break;
+    rows = rows.concat(more);
+    end += more.length;
+  }
+  const mine = rows.filter((r) => imageKey(r, cols) === key);
+  cache.set(key, mine);
+  return mine;
+}
+
+const rank = (list, v) => {
+  const i = list.indexOf(v);
+  return i < 0 ? list.length : i;
+};
+
+function fmtPrediction(v) {
+  if (v === null || v === undefined || v === "" || !Number.isFinite(Number(v))) return null;
+  return Number(v).toFixed(3);
+}
+
+/** A grid of the picked image's maps: rows = method (and pathology), columns = styles. */
+async function renderMaps(r, seq) {
+  const { rows, columns, offset } = state.table;
+  const row = rows[r];
+  const cols = saliencyColumns(columns);
+  const key = imageKey(row, cols);
+  const wrap = $("maps-wrap");
+  const caption = $("maps-caption");
+  const ctx = tableContext();
+  const imageName = [...cols.levels.map((i) => row[i]), row[cols.filename]].filter((x) => x !== null && x !== "").join("/");
+  $("maps-title").textContent = `Saliency maps · ${ctx.weights || "unknown weights"}`;
+  caption.textContent = `Loading the maps of ${imageName}…`;
+  wrap.replaceChildren();
+  let mine;
+  try {
+    mine = await mapsOfImage(offset + r, key, cols);
+  } catch (err) {
+    if (state.table.pickSeq !== seq) return;
+    caption.textContent = "";
+    wrap.replaceChildren(el("p", { class: "error-text", text: `The maps could not be listed: ${err.message}` }));
+    return;
+  }
+  if (state.table.pickSeq !== seq) return;
+  const groups = new Map();
+  for (const m of mine) {
+    const method = String(m[cols.method] ?? "");
+    const pathology = m[cols.pathology] === null || m[cols.pathology] === undefined ? "" : String(m[cols.pathology]);
+    const gk = `${method}\u0000${pathology}`;
+    if (!groups.has(gk)) groups.set(gk, { method, pathology, prediction: m[cols.prediction], maps: new Map() });
+    groups.get(gk).maps.set(String(m[cols.style] ?? ""), String(m[cols.path] ?? ""));
+  }
+  const ordered = [...groups.values()].sort((a, b) => rank(METHODS, a.method) - rank(METHODS, b.method));
+  const styles = [...new Set(mine.map((m) => String(m[cols.style] ?? "")))].sort(
+    (a, b) => rank(STYLES, a) - rank(STYLES, b),
+  );
+  if (!ordered.length) {
+    caption.textContent = "";
+    wrap.replaceChildren(el("p", { class: "muted", text: `No maps are listed for ${imageName}.` }));
+    return;
+  }
+  const picked = {
+    method: String(row[cols.method] ?? ""),
+    pathology: row[cols.pathology] === null || row[cols.pathology] === undefined ? "" : String(row[cols.pathology]),
+    style: String(row[cols.style] ?? ""),
+  };
+  const n = mine.length;
+  caption.textContent = `${n} map${n === 1 ? "" : "s"} of ${imageName} · rows: method and pathology · columns: style; the picked map is outlined.`;
+  const table = el("table", { class: "maps-grid" });
+  table.append(el("caption", { class: "sr-only", text: `Saliency maps of ${imageName}` }));
+  table.append(
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        el("th", { scope: "col", text: "Map" }),
+        ...styles.map((st) => el("th", { scope: "col", text: STYLE_NAMES[st] || st })),
+      ),
+    ),
+  );
+  const tbody = el("tbody");
+  const tasks = [];
+  for (const g of ordered) {
+    const methodName = METHOD_NAMES[g.method] || g.method;
+    const pred = fmtPrediction(g.prediction);
+    const head = el(
+      "th",
+      { scope: "row", class: "map-head" },
+      el("span", { class: "map-method", text: methodName }),
+      g.pathology ? el("span", { class: "map-pathology", text: g.pathology }) : null,
+      el("span", {
+        class: "map-pred",
+        text: pred !== null ? `prediction ${pred}` : g.pathology ? "no prediction" : "one map per image",
+      }),
+    );
+    const tr = el("tr", {}, head);
+    for (const st of styles) {
+      const path = g.maps.get(st);
+      const current = g.method === picked.method && g.pathology === picked.pathology && st === picked.style;
+      const frame = el("div", { class: "map-frame" }, el("span", { class: "muted small", text: path ? "…" : "—" }));
+      const desc = `${methodName}${g.pathology ? ` · ${g.pathology}` : ""} · ${STYLE_NAMES[st] || st}${pred !== null ? ` · prediction ${pred}` : ""}`;
+      tr.append(
+        el(
+          "td",
+          { class: current ? "current" : null, "aria-current": current ? "true" : null },
+          frame,
+        ),
+      );
+      if (path) tasks.push({ path, frame, alt: desc });
+    }
+    tbody.append(tr);
+  }
+  table.append(tbody);
+  wrap.replaceChildren(table);
+  // bring the picked map into view inside the grid's own scroll area (the page itself does not move)
+  const current = table.querySelector("td.current");
+  if (current) {
+    const box = wrap.getBoundingClientRect();
+    const cell = current.getBoundingClientRect();
+    const headH = table.tHead ? table.tHead.getBoundingClientRect().height : 0;
+    if (cell.bottom > box.bottom || cell.top < box.top + headH) wrap.scrollTop += cell.top - box.top - headH - 8;
+    if (cell.right > box.right || cell.left < box.left) wrap.scrollLeft += cell.left - box.left - 8;
+  }
+  await loadThumbnails(tasks, seq);
+}
+
+async function loadThumbnails(tasks, seq) {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const t = tasks[next++];
+      if (state.table.pickSeq !== seq) return;
+      try {
+        const res = await rpc("thumbnail", { path: t.path, size: MAP_SIZE });
+        if (state.table.pickSeq !== seq) return;
+        t.frame.replaceChildren(el("img", { src: res.data_url, alt: t.alt, title: t.path }));
+      } catch (err) {
+        if (state.table.pickSeq !== seq) return;
+        t.frame.replaceChildren(el("span", { class: "error-text small", text: "Unavailable", title: err.message }));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: THUMB_CONCURRENCY }, worker));
 }
 
 function renderChart(row, columns, ctx) {
@@ -1139,7 +1676,14 @@ function renderChart(row, columns, ctx) {
   const weightsName = ctx.weights || $("weights").value;
   $("chart-title").textContent = `Predictions · ${weightsName || "unknown weights"}`;
   if (!preds.length) {
-    box.append(el("p", { class: "muted", text: "This table has no prediction columns." }));
+    $("chart-title").textContent = "Features";
+    const features = columns.filter((c) => !LEVEL_RE.test(c) && !/^(filename|file_name|file|path)$/i.test(c)).length;
+    box.append(
+      el("p", {
+        class: "muted",
+        text: `This table has no prediction columns; its ${features} feature column${features === 1 ? "" : "s"} are in the table above.`,
+      }),
+    );
     return;
   }
   const labels = labelsOf(weightsName);
@@ -1231,12 +1775,37 @@ function wire() {
   $("folders-filter").addEventListener("input", () => renderFolders());
 
   // section 2
+  for (const radio of document.querySelectorAll('input[name="etype"]')) {
+    radio.addEventListener("change", () => {
+      applyType();
+      scheduleValidate();
+    });
+  }
   $("weights").addEventListener("change", () => {
-    renderWeightsInfo();
+    const family = WEIGHTS_FAMILY[currentType()];
+    if (family && $("weights").value) state.weightsChoice[family] = $("weights").value;
+    onWeightsShown();
+    scheduleValidate();
+  });
+  $("weights-refresh").addEventListener("click", async () => {
+    await loadWeights();
     scheduleValidate();
   });
   for (const id of ["feat-dense", "feat-pred", "preprocess", "prefix", "patient-level", "patient-int", "filename-col", "date-col"]) {
     $(id).addEventListener(id === "prefix" ? "input" : "change", scheduleValidate);
+  }
+  $("prefix").addEventListener("input", updateFeatureLabels);
+  $("max-box").addEventListener("input", scheduleValidate);
+  $("path-all").addEventListener("change", (ev) => {
+    state.pathologies = { all: ev.target.checked, chosen: new Set(ev.target.checked ? trainedLabels() : []) };
+    renderPathologies();
+    scheduleValidate();
+  });
+  for (const box of document.querySelectorAll('input[name="saliency-method"], input[name="saliency-style"]')) {
+    box.addEventListener("change", () => {
+      updatePathologySummary();
+      scheduleValidate();
+    });
   }
   $("master-toggle").addEventListener("change", () => {
     $("master-panel").hidden = !masterOn();
@@ -1250,7 +1819,16 @@ function wire() {
   $("dates-browse").addEventListener("click", () => browse("csv", "dates-csv"));
 
   // section 3
-  for (const id of ["filename", "batch-size"]) $(id).addEventListener("input", scheduleValidate);
+  $("filename").addEventListener("input", () => {
+    state.filenameEdited = $("filename").value.trim() !== suggestedFilename();
+    updateSaliencyFolder();
+    scheduleValidate();
+  });
+  $("format").addEventListener("change", () => {
+    followFilename(true);
+    scheduleValidate();
+  });
+  $("batch-size").addEventListener("input", scheduleValidate);
   for (const id of ["device", "precision"]) $(id).addEventListener("change", scheduleValidate);
   $("extract-btn").addEventListener("click", startExtraction);
   $("cancel-btn").addEventListener("click", cancelJob);
@@ -1285,8 +1863,9 @@ async function init() {
   const meta = document.querySelector('meta[name="radfeat-token"]');
   state.token = meta ? meta.getAttribute("content") || "" : "";
   wire();
-  const saved = loadSettings();
+  loadSettings();
   updatePatientLevels();
+  applyType();
   if (!state.token || state.token === TOKEN_PLACEHOLDER) {
     setConnection("down", "No access token");
     showError(
@@ -1303,7 +1882,7 @@ async function init() {
     setConnection("down", "Backend unreachable");
     showError("Cannot talk to the radfeat backend", err);
   }
-  await Promise.all([loadWeights(saved && saved.weights), refreshFiles(), resumeRunningJob()]);
+  await Promise.all([loadWeights(), refreshFiles(), resumeRunningJob()]);
   if ($("input-root").value.trim()) refreshFolders();
   scheduleValidate();
 }

@@ -303,6 +303,7 @@ def _write_table(folder: Path) -> Path:
     path = folder / "t.csv"
     lines = ["level_1,filename,img_predictions_0"] + [f"p{i},cxr_{i}.jpg,{i / 10}" for i in range(7)]
     lines[3] = "p2,cxr_2.jpg,"  # an empty cell must come back as null, never NaN
+    lines[4] = "p3,cxr_3.jpg,nan"  # how the engine writes a NaN feature (fractal: image smaller than a box)
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -318,7 +319,7 @@ def test_read_table_and_list_files(http: Http, workspace: Path) -> None:
     assert page["columns"] == ["level_1", "filename", "img_predictions_0"]
     assert page["total"] == 7 and len(page["rows"]) == 3
     assert page["rows"][0] == ["p1", "cxr_1.jpg", 0.1]
-    assert page["rows"][1][2] is None
+    assert page["rows"][1][2] is None and page["rows"][2][2] is None
     # relative paths are taken from the workspace
     assert http.result("read_table", path="DATA/extracted_features/t.csv")["total"] == 7
     files = http.result("list_files")["files"]
