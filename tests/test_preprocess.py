@@ -57,3 +57,11 @@ def test_one_sided_range_is_clipped_like_skimage(tmp_path, shape, band):
     Image.fromarray(pixels).save(tmp_path / "x.png")
     got = make("xrv")(*read_gray(tmp_path / "x.png"))
     assert np.max(np.abs(got - xrv_input(tmp_path / "x.png")[0])) <= 5e-4
+
+
+@pytest.mark.parametrize(("dtype", "maxval"), [(np.uint8, 255), (np.uint16, 65535)])
+def test_fast_normalise_is_bitwise_equal(dtype, maxval):
+    from radfeat.preprocess import normalize, normalize_pixels
+
+    pixels = np.random.default_rng(3).integers(0, maxval + 1, (310, 290), dtype=dtype)[4:, 9:]  # a strided view
+    assert np.array_equal(normalize_pixels(pixels, maxval), normalize(pixels, maxval))
