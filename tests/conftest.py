@@ -55,3 +55,56 @@ def make_patients() -> Callable[..., list[Path]]:
                             dates_csv=dates_csv, seed=seed)
 
     return _make
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """An empty MEDomics-style workspace folder."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download), one for the whole session."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from ui_support import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def ui_server(workspace: Path, tiny_weights: str):
+    """The real backend (page + JSON-RPC) on a free loopback port, serving ``workspace``."""
+    from radfeat.server.app import BackgroundServer
+
+    srv = BackgroundServer(workspace).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def viewport() -> dict[str, int]:
+    return {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def page(browser, ui_server, viewport):
+    """The page loaded and connected; fails the test on any JavaScript error."""
+    from playwright.sync_api import expect
+
+    ctx = browser.new_context(viewport=viewport)
+    pg = ctx.new_page()
+    pg.set_default_timeout(20_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.goto(ui_server.launch_url)
+    expect(pg.locator("#conn")).to_have_attribute("data-state", "up")
+    expect(pg.locator("#weights")).to_be_enabled()
+    yield pg
+    ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

@@ -55,13 +55,6 @@ class Client:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    return ws
-
-
-@pytest.fixture
 def patients(tmp_path: Path, make_patients) -> Path:
     root = tmp_path / "patients"
     make_patients(root, n_patients=3, per_folder=2)

@@ -54,13 +54,6 @@ class Http:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    return ws
-
-
-@pytest.fixture
 def server(tiny_weights: str, workspace: Path) -> Iterator[BackgroundServer]:
     with BackgroundServer(workspace) as srv:
         yield srv

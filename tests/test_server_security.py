@@ -31,13 +31,6 @@ def frontend(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    return ws
-
-
-@pytest.fixture
 def server(tiny_weights: str, workspace: Path, frontend: Path) -> Iterator[BackgroundServer]:
     with BackgroundServer(workspace, frontend=frontend) as srv:
         yield srv

@@ -13,13 +13,6 @@ from test_server_jobs import serving
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    return ws
-
-
-@pytest.fixture
 def patients(tmp_path: Path, make_patients) -> Path:
     root = tmp_path / "patients"
     make_patients(root, n_patients=2, per_folder=2, size=(64, 56))

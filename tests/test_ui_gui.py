@@ -20,13 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-ARTIFACTS = Path(__file__).parent / "artifacts"
-
-
-def artifact(name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # tests/artifacts/ is in .gitignore
-    return ARTIFACTS / name
+from ui_support import artifact
 
 
 def _qt_webengine_problem() -> str | None:

@@ -6,10 +6,7 @@ Each section of the page is saved as a screenshot in ``tests/artifacts/``.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,60 +14,12 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-CHROMIUM = os.environ.get("RADFEAT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).parent / "artifacts"
+from ui_support import artifact, needs_chromium  # noqa: E402
+
 WARNING = "You must select convenient options for feature generation"
 LONG = 180_000  # ms: the first extraction also exports the checkpoint to ONNX
 
-pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)),
-                                reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-
-
-def artifact(name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # tests/artifacts/ is in .gitignore
-    return ARTIFACTS / name
-
-
-# ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "workspace"
-    ws.mkdir()
-    return ws
-
-
-@pytest.fixture
-def server(workspace: Path, tiny_weights: str) -> Iterator[object]:
-    from radfeat.server.app import BackgroundServer
-
-    srv = BackgroundServer(workspace).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def page(browser: sync_api.Browser, server: object) -> Iterator[sync_api.Page]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    pg = ctx.new_page()
-    pg.set_default_timeout(20_000)
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.goto(server.launch_url)
-    expect(pg.locator("#conn")).to_have_attribute("data-state", "up")
-    expect(pg.locator("#weights")).to_be_enabled()
-    yield pg
-    ctx.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+pytestmark = needs_chromium
 
 
 def problem(pg: sync_api.Page, field: str) -> sync_api.Locator:
@@ -332,13 +281,13 @@ def test_backend_errors_are_readable(page, tmp_path, tiny_weights, make_patients
     assert text and "Traceback" not in text and "File \"" not in text
 
 
-def test_narrow_window_and_keyboard(browser, server, tmp_path, tiny_weights, make_patients):
+def test_narrow_window_and_keyboard(browser, ui_server, tmp_path, tiny_weights, make_patients):
     root = tmp_path / "data"
     make_patients(root, depth=1, n_patients=2, per_folder=1)
     ctx = browser.new_context(viewport={"width": 420, "height": 800})
     pg = ctx.new_page()
     try:
-        pg.goto(server.launch_url)
+        pg.goto(ui_server.launch_url)
         expect(pg.locator("#conn")).to_have_attribute("data-state", "up")
         # keyboard only: the skip link first, then the root folder field
         pg.keyboard.press("Tab")

@@ -7,71 +7,24 @@ Screenshots go to ``tests/artifacts/``.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-CHROMIUM = os.environ.get("RADFEAT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).parent / "artifacts"
+from ui_support import artifact, needs_chromium  # noqa: E402
+
 LONG = 120_000  # ms: the first saliency run exports the tiny checkpoint to ONNX
 STYLES = ["Grayscale", "Colormap", "Overlay", "Multiply"]
 
-pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)),
-                                reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-
-
-def artifact(name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # tests/artifacts/ is in .gitignore
-    return ARTIFACTS / name
-
-
-# ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "workspace"
-    ws.mkdir()
-    return ws
-
-
-@pytest.fixture
-def server(workspace: Path, tiny_weights: str) -> Iterator[object]:
-    from radfeat.server.app import BackgroundServer
-
-    srv = BackgroundServer(workspace).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def page(browser: sync_api.Browser, server: object) -> Iterator[sync_api.Page]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    pg.set_default_timeout(20_000)
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.goto(server.launch_url)
-    expect(pg.locator("#conn")).to_have_attribute("data-state", "up")
-    expect(pg.locator("#weights")).to_be_enabled()
-    yield pg
-    ctx.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+def viewport() -> dict[str, int]:
+    return {"width": 1280, "height": 900}
 
 
 def problem(pg: sync_api.Page, field: str) -> sync_api.Locator:
