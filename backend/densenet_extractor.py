@@ -69,11 +69,15 @@ class DenseNetExtractor(Extractor):
         return BatchResult(list(refs), blocks=blocks)
 
     def provenance(self) -> dict[str, Any]:
-        ws, info = self.ws, self.info
-        return {
-            "weights": {"name": ws.name, "sha256": info.weights_sha256, "source": ws.source,
-                        "labels": list(ws.labels),
-                        "op_threshs": ws.thresholds_array() and [None if t != t else t for t in ws.thresholds_array()]},
-            "export": {"onnx": Path(info.path).name, "max_pred_diff": info.max_pred_diff,
-                       "max_feat_diff": info.max_feat_diff},
-        }
+        return densenet_provenance(self.ws, self.info)
+
+
+def densenet_provenance(ws: Any, info: Any) -> dict[str, Any]:
+    """The weights and export record of a DenseNet run (shared with saliency maps)."""
+    thr = ws.thresholds_array()
+    return {
+        "weights": {"name": ws.name, "sha256": info.weights_sha256, "source": ws.source, "labels": list(ws.labels),
+                    "op_threshs": thr and [None if t != t else t for t in thr]},
+        "export": {"onnx": Path(info.path).name, "max_pred_diff": info.max_pred_diff,
+                   "max_feat_diff": info.max_feat_diff},
+    }

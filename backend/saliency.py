@@ -297,13 +297,12 @@ class SaliencyExtractor(Extractor):
         self.log(f"Saliency maps: {self.maps_written} PNG file(s) written under {self.folder}")
 
     def provenance(self) -> dict[str, Any]:
-        ws, info = self.ws, self.info
+        from .densenet_extractor import densenet_provenance
+
+        record = densenet_provenance(self.ws, self.info)
+        record["export"]["max_act_diff"] = self.info.max_act_diff
         return {
-            "weights": {"name": ws.name, "sha256": info.weights_sha256, "source": ws.source,
-                        "labels": list(ws.labels),
-                        "op_threshs": ws.thresholds_array() and [None if t != t else t for t in ws.thresholds_array()]},
-            "export": {"onnx": Path(info.path).name, "max_pred_diff": info.max_pred_diff,
-                       "max_feat_diff": info.max_feat_diff, "max_act_diff": info.max_act_diff},
+            **record,
             "saliency": {"folder": str(self.folder), "methods": self.methods, "styles": self.styles,
                          "pathologies": self.pathologies, "maps_written": self.maps_written,
                          "normalisation": "min-max per map", "resize": "bilinear (cv2.resize)",
