@@ -150,7 +150,7 @@ def test_extract_progress_table_chart_then_cancel_and_resume(page, tmp_path, wor
     # ── run 1: to the end ────────────────────────────────────────────
     pg.click("#extract-btn")
     expect(pg.locator("#progress-block")).to_be_visible()
-    expect(pg.locator("#cancel-btn")).to_be_visible()
+    # (six tiny images may finish within one poll: the cancel button is checked on the long run 2)
     expect(pg.locator("#progress")).to_have_attribute("aria-valuenow", "100", timeout=LONG)
     expect(pg.locator("#progress-pct")).to_have_text("100 %")
     expect(pg.locator("#job-result")).to_contain_text("Extraction finished", timeout=LONG)

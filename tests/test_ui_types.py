@@ -200,7 +200,20 @@ def test_saliency_run_and_maps_grid(page, tmp_path, workspace, tiny_weights, mak
     pg.locator("#sec-data-out").screenshot(path=artifact("types_section4_saliency_maps.png"))
 
 
-def test_encoder_and_onnx_types_filter_weights(page, tiny_weights):
+@pytest.fixture
+def own_home(tmp_path, tiny_weights, tiny_checkpoint, monkeypatch):
+    """A radfeat home of this test's own, holding only the catalog and the tiny weights.
+
+    The weights lists shown below depend on what is registered, which other tests of the session change.
+    """
+    from radfeat.store import add_weights
+
+    monkeypatch.setenv("RADFEAT_HOME", str(tmp_path / "home"))
+    add_weights(tiny_weights, tiny_checkpoint, log=lambda m: None)
+    return tmp_path / "home"
+
+
+def test_encoder_and_onnx_types_filter_weights(own_home, page, tiny_weights):
     pg = page
     densenets = weight_names(pg)
     assert tiny_weights in densenets and "resnet50-res512-all" not in densenets
