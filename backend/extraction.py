@@ -221,20 +221,16 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     report(Progress("writing", done=done, total=total, failed=len(errors), message=f"Writing {output.name}"))
     if opts.master_table is not None:
         from .master import build_master
-        from .table import write_parquet_from_csv
+        from .table import publish
 
+        mt = opts.master_table
         target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
-        mreport = build_master(partial.path, target, opts.master_table, opts.depth,
-                               listing_path=sidecar(output, ".unmatched.csv"))
-        if opts.format == "parquet":
-            write_parquet_from_csv(target, output)
-            target.unlink(missing_ok=True)
-        elif opts.format == "arff":
-            from .table import write_arff_from_csv
-
-            numeric_ids = opts.master_table.patient_id_int and not mreport.ids_without_digits
-            keep_text = [] if numeric_ids else [f"level_{opts.master_table.patient_level}"]
-            write_arff_from_csv(target, output, text_columns=keep_text + [opts.master_table.date_column])
+        mreport = build_master(partial.path, target, mt, opts.depth, listing_path=sidecar(output, ".unmatched.csv"))
+        patient = f"level_{mt.patient_level}"
+        numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
+        publish(target, output, opts.format, [mt.date_column] + ([] if numeric_ids else [patient]),
+                infer=[patient] if numeric_ids else [])
+        if target != output:
             target.unlink(missing_ok=True)
         summary.master_table = mreport.to_json()
         partial.discard()

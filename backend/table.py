@@ -14,6 +14,7 @@ a listing instead (one row per map: levels, filename, pathology, method, style, 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -176,19 +177,30 @@ def _format_rows(block: np.ndarray) -> list[str]:
     return pc.binary_join(pa.LargeListArray.from_arrays(offsets, text), ",").to_pylist()
 
 
-def _csv_types(columns: Sequence[str], number: pa.DataType | None = None) -> dict[str, pa.DataType]:
-    return {c: (pa.string() if is_text_column(c) else (number or pa.float32())) for c in columns}
-
-
 def finalize_plain(partial: PartialTable, output: Path, fmt: str, number: pa.DataType | None = None) -> None:
     """Publish the partial as the final table (atomic rename for CSV, conversion for Parquet and ARFF)."""
     partial.close()
+    publish(partial.path, output, fmt, [c for c in partial.columns if is_text_column(c)], number)
+
+
+def publish(src: Path, output: Path, fmt: str, text_columns: Sequence[str], number: pa.DataType | None = None,
+            infer: Sequence[str] = ()) -> None:
+    """Write the finished CSV ``src`` as ``output`` in ``fmt``, atomically (CSV: a rename).
+
+    ``text_columns`` are strings, ``infer`` columns get the type Arrow reads off them (numeric patient ids),
+    every other column is a number (``number``, default float32, as the models compute them).
+    """
     if fmt == "csv":
-        os.replace(partial.path, output)
+        if Path(src) != Path(output):
+            os.replace(src, output)
     elif fmt == "arff":
-        write_arff_from_csv(partial.path, output, text_columns=[c for c in partial.columns if is_text_column(c)])
+        write_arff_from_csv(src, output, text_columns=text_columns)
     else:
-        write_parquet_from_csv(partial.path, output, _csv_types(partial.columns, number))
+        with open(src, encoding="utf-8", newline="") as fh:
+            columns = next(csv.reader(fh), [])
+        text = set(text_columns)
+        types = {c: (pa.string() if c in text else (number or pa.float32())) for c in columns if c not in infer}
+        write_parquet_from_csv(src, output, types)
 
 
 def _arff_quote(text: str) -> str:

@@ -189,3 +189,31 @@ def test_int8_mode_is_opt_in_and_close(tmp_path, tiny_weights, make_patients):
     assert not np.array_equal(fa, fb)  # really a different (approximate) model
     assert np.corrcoef(fa.ravel(), fb.ravel())[0, 1] > 0.99
     assert pd.read_json(fast.with_name("fast.json"), typ="series")["precision"] == "int8"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arff"])
+def test_master_table_other_formats(tmp_path, tiny_weights, make_patients, fmt):
+    """Master tables in Parquet/ARFF: same rows and columns as the CSV, numbers as float32, ids as numbers."""
+    root = tmp_path / "data"
+    dates = tmp_path / "dates.csv"
+    make_patients(root, n_patients=2, per_folder=2, dates_csv=dates)
+    common = ["extract", str(root), "--weights", tiny_weights, "--master-table", "--dates", str(dates),
+              "--filename-column", "image", "--date-column", "taken_at", "--patient-id-int", "--quiet"]
+    radfeat(*common, "--output", str(tmp_path / "m.csv"))
+    radfeat(*common, "--output", str(tmp_path / f"m.{fmt}"), "--format", fmt)
+    ref = pd.read_csv(tmp_path / "m.csv")
+    if fmt == "parquet":
+        got = pd.read_parquet(tmp_path / "m.parquet")
+        assert str(got["img_densefeatures_0"].dtype) == "float32" and str(got["level_1"].dtype) == "int64"
+        assert got["taken_at"].tolist() == ref["taken_at"].tolist()
+    else:
+        from radfeat.table import read_arff
+
+        columns, rows, total = read_arff(tmp_path / "m.arff")
+        text = (tmp_path / "m.arff").read_text()
+        assert "@ATTRIBUTE 'level_1' NUMERIC" in text and "@ATTRIBUTE 'taken_at' STRING" in text
+        got = pd.DataFrame(rows, columns=columns)
+    assert list(got.columns) == list(ref.columns) and len(got) == len(ref) == 4
+    num = [c for c in ref.columns if c.startswith("img_")]
+    np.testing.assert_allclose(got[num].to_numpy(np.float64), ref[num].to_numpy(np.float64), rtol=1e-6)
+    assert not list((tmp_path).glob("*.master.tmp"))
