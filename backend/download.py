@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -37,6 +38,10 @@ def fetch(ws: WeightSet, *, log: Callable[[str], None] = print,
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
         resp = requests.get(ws.url, headers=headers, stream=True, timeout=timeout)
+    except requests.ConnectionError:
+        host = urlsplit(ws.url).netloc
+        raise DownloadError(f"cannot reach {host} to download {ws.name} (no network here?); on an offline machine "
+                            "bring the file over and use 'radfeat models import FOLDER'") from None
     except requests.RequestException as exc:
         raise DownloadError(f"cannot download {ws.name} from {ws.url}: {exc}") from None
     with resp:

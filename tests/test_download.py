@@ -83,3 +83,15 @@ def test_unknown_checksum_is_reported(tmp_path, server):
     proc = _fetch(tmp_path, _catalog(tmp_path, server, None), home)
     assert proc.returncode == 0
     assert f"sha256 {hashlib.sha256(PAYLOAD).hexdigest()}" in proc.stdout
+
+
+def test_unreachable_server_says_so(tmp_path):
+    """A closed port on loopback: the message names the host and the offline way, no traceback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    proc = _fetch(tmp_path, _catalog(tmp_path, f"http://127.0.0.1:{port}", None), tmp_path / "home")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"cannot reach 127.0.0.1:{port} to download w1" in proc.stderr and "models import" in proc.stderr
