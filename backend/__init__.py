@@ -14,7 +14,7 @@ __all__ = ["__version__", "extract"]
 
 
 def extract(*args: Any, **kwargs: Any) -> Any:
-    """Run an extraction; see :func:`radfeat.extraction.extract` for the arguments."""
-    from .extraction import extract as _extract
+    """Run an extraction; see :func:`radfeat.pipeline.run.extract` for the arguments."""
+    from radfeat.pipeline.run import extract as _extract
 
     return _extract(*args, **kwargs)

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .options import (
+from radfeat import __version__
+from radfeat.options import (
     DEFAULT_FILENAME,
     DEFAULT_MAX_BOX,
     DEFAULT_PREFIX,
@@ -85,8 +85,8 @@ def _infer_type(weights: str | None) -> str:
     """No --type: the type of the named weight set (densenet when none is named or it is unknown)."""
     if not weights:
         return "densenet"
-    from .catalog import Catalog
-    from .options import type_of
+    from radfeat.options import type_of
+    from radfeat.weights.catalog import Catalog
 
     try:
         return type_of(Catalog().get(weights).architecture)
@@ -120,9 +120,8 @@ def _fail(msg: str, code: int = 1) -> int:
 
 
 def cmd_extract(a: argparse.Namespace) -> int:
+    from radfeat.pipeline.run import Progress, extract
     from tqdm import tqdm
-
-    from .extraction import Progress, extract
 
     opts = options_from_args(a)
     bar: Any = None
@@ -150,10 +149,10 @@ def cmd_extract(a: argparse.Namespace) -> int:
         return _fail(f"interrupted; finished rows are kept in {out.name}.partial — run the same command to resume",
                      EXIT_INTERRUPTED)
     except Exception as exc:  # report, never a traceback for expected failures
-        from .checkpoint import CheckpointError
-        from .download import DownloadError
-        from .export import ExportError
-        from .sessions import DeviceError
+        from radfeat.weights.checkpoint import CheckpointError
+        from radfeat.weights.download import DownloadError
+        from radfeat.weights.export import ExportError
+        from radfeat.weights.session import DeviceError
 
         if isinstance(exc, (CheckpointError, DownloadError, ExportError, DeviceError)):
             return _fail(str(exc))
@@ -174,8 +173,8 @@ def cmd_extract(a: argparse.Namespace) -> int:
 
 
 def cmd_models(a: argparse.Namespace) -> int:
-    from .catalog import Catalog
-    from .store import add_weights, status
+    from radfeat.weights.catalog import Catalog
+    from radfeat.weights.registration import add_weights, status
 
     if a.models_cmd == "list":
         rows = status()
@@ -195,12 +194,12 @@ def cmd_models(a: argparse.Namespace) -> int:
             add_weights(a.name, Path(a.path))
             return 0
         if a.models_cmd == "import":
-            from .offline import cli_import
+            from radfeat.weights.offline_import import cli_import
 
             return cli_import(a.folder)
         if a.models_cmd == "add-onnx":
-            from .onnx_extractor import OnnxModelError
-            from .store import add_onnx
+            from radfeat.extractors.onnx_model import OnnxModelError
+            from radfeat.weights.registration import add_onnx
 
             try:
                 add_onnx(a.name, Path(a.path), input_size=a.input_size, channels=a.channels,
@@ -211,9 +210,8 @@ def cmd_models(a: argparse.Namespace) -> int:
             return 0
         ws = Catalog().get(a.name)
         if a.models_cmd == "fetch":
+            from radfeat.weights.download import DownloadError, fetch
             from tqdm import tqdm
-
-            from .download import DownloadError, fetch
 
             with tqdm(unit="B", unit_scale=True, desc=ws.name) as bar:
                 def prog(done: int, total: int | None) -> None:
@@ -227,8 +225,8 @@ def cmd_models(a: argparse.Namespace) -> int:
             print(f"{ws.name}: {path}")
             return 0
         if a.models_cmd == "export":
-            from .export import export
-            from .extraction import ensure_weights
+            from radfeat.pipeline.run import ensure_weights
+            from radfeat.weights.export import export
 
             if ws.architecture == "onnx":
                 print(f"{ws.name}: already an ONNX model ({ws.path})")
@@ -238,14 +236,14 @@ def cmd_models(a: argparse.Namespace) -> int:
             print(f"{ws.name}: {info.path}")
             return 0
     except (KeyError, ValueError, OptionsError) as exc:  # CheckpointError is a ValueError
-        ckpt = sys.modules.get("radfeat.checkpoint")  # imported only by commands that read checkpoints (torch)
+        ckpt = sys.modules.get("radfeat.weights.checkpoint")  # imported only by commands that read checkpoints (torch)
         unreadable = ckpt is not None and isinstance(exc, ckpt.CheckpointError)
         return _fail(str(exc), 1 if unreadable else EXIT_INVALID)
     return _fail(f"unknown models command {a.models_cmd}", EXIT_INVALID)
 
 
 def _floats(text: str | None, what: str) -> list[float] | None:
-    from .onnx_extractor import OnnxModelError
+    from radfeat.extractors.onnx_model import OnnxModelError
 
     if not text:
         return None
@@ -256,7 +254,7 @@ def _floats(text: str | None, what: str) -> list[float] | None:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from radfeat.demo import run_demo
 
     return run_demo(Path(a.dir), weights=a.weights, n_patients=a.patients)
 
@@ -313,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gui", help="open the desktop window")
     g.add_argument("--workspace", default=".")
-    g.set_defaults(func=lambda a: _delegate("radfeat.gui", a))
+    g.set_defaults(func=lambda a: _delegate("radfeat.desktop.window", a))
     return parser
 
 

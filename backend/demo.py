@@ -9,8 +9,8 @@ DEMO_WEIGHTS = "demo-random"
 
 def _demo_weights(name: str | None) -> str:
     """The requested/default weights if available, else a random-initialised stand-in (clearly labelled)."""
-    from .catalog import Catalog
-    from .download import DownloadError, fetch
+    from radfeat.weights.catalog import Catalog
+    from radfeat.weights.download import DownloadError, fetch
 
     catalog = Catalog()
     ws = catalog.get(name)
@@ -27,8 +27,8 @@ def _demo_weights(name: str | None) -> str:
         return DEMO_WEIGHTS
     import tempfile
 
-    from .store import add_weights
-    from .synthetic import random_checkpoint
+    from radfeat.synthetic import random_checkpoint
+    from radfeat.weights.registration import add_weights
 
     print(f"Using a random-initialised DenseNet-121 as '{DEMO_WEIGHTS}': the numbers are meaningless, "
           "the pipeline is real.")
@@ -38,9 +38,9 @@ def _demo_weights(name: str | None) -> str:
 
 
 def run_demo(where: Path, weights: str | None = None, n_patients: int = 4) -> int:
-    from .extraction import extract
-    from .options import ExtractOptions, MasterTableOptions
-    from .synthetic import make_dataset
+    from radfeat.options import ExtractOptions, MasterTableOptions
+    from radfeat.pipeline.run import extract
+    from radfeat.synthetic import make_dataset
 
     where = Path(where).resolve()
     data = where / "images"

@@ -144,12 +144,12 @@ def type_of(architecture: str) -> str:
 
 
 def resolve_weights(opts: ExtractOptions) -> Any:
-    """The weight set ``opts`` runs (a :class:`radfeat.catalog.WeightSet`), or None for fractal features.
+    """The weight set ``opts`` runs (a :class:`radfeat.weights.catalog.WeightSet`), or None for fractal features.
 
     Without ``weights``: the catalog default (densenet, saliency) or ``resnet50-res512-all`` (encoder);
     an ONNX run must name its model.  Raises ``KeyError`` with a readable message.
     """
-    from .catalog import Catalog, UnknownWeights
+    from radfeat.weights.catalog import Catalog, UnknownWeights
 
     if opts.type == "fractal":
         return None
@@ -182,7 +182,7 @@ def _is_int(value: object) -> bool:
 
 def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]:
     """Return every problem with ``opts`` (empty list when they are valid)."""
-    from .catalog import Catalog
+    from radfeat.weights.catalog import Catalog
 
     problems: list[Problem] = []
 
@@ -239,7 +239,7 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
     if opts.device not in DEVICES:
         add("device", f"Device must be one of: {', '.join(DEVICES)}")
     else:
-        from .sessions import device_problem
+        from radfeat.weights.session import device_problem
 
         add("device", device_problem(opts.device))
     if opts.precision not in PRECISIONS:
@@ -321,7 +321,7 @@ def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bo
     else:
         columns = None
         if check_paths:
-            from .dates import read_columns
+            from radfeat.output.dates import read_columns
 
             try:
                 columns = read_columns(Path(mt.dates_csv).expanduser())

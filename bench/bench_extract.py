@@ -65,9 +65,9 @@ def replicate(paths: list[Path], root: Path, n: int) -> Path:
 
 
 def ensure_weights(work: Path) -> str:
-    from radfeat.catalog import Catalog
-    from radfeat.store import add_weights
     from radfeat.synthetic import random_checkpoint
+    from radfeat.weights.catalog import Catalog
+    from radfeat.weights.registration import add_weights
 
     if BENCH_WEIGHTS not in Catalog():
         add_weights(BENCH_WEIGHTS, random_checkpoint(work / "bench.pt", seed=0), log=lambda m: None)
@@ -112,7 +112,7 @@ def run_cli(args: list[str]) -> tuple[float, int, dict]:
 
 def bench_inference(onnx: Path, threads: int, batch: int = 16, seconds: float = 8.0, precision="fp32") -> float:
     """(c) ONNX Runtime on ready tensors."""
-    from radfeat.sessions import DenseNetSession
+    from radfeat.weights.session import DenseNetSession
 
     sess = DenseNetSession(onnx, "cpu", threads, log=lambda m: None)
     x = np.random.default_rng(0).normal(0, 300, (batch, 1, 224, 224)).astype(np.float32)
@@ -126,8 +126,8 @@ def bench_inference(onnx: Path, threads: int, batch: int = 16, seconds: float = 
 
 def bench_decode(paths: list[Path], threads: int) -> float:
     """(d) decode + exact preprocessing alone, across ``threads`` workers."""
-    from radfeat.images import read_gray
-    from radfeat.preprocess import make
+    from radfeat.pipeline.images import read_gray
+    from radfeat.pipeline.preprocess import make
 
     pre = make("xrv")
     job = lambda p: pre(*read_gray(p))  # noqa: E731
@@ -150,9 +150,9 @@ def main() -> None:
 
     a.data.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("RADFEAT_HOME", str(a.data / "home"))
-    from radfeat.catalog import Catalog
-    from radfeat.export import export
-    from radfeat.sessions import default_threads
+    from radfeat.weights.catalog import Catalog
+    from radfeat.weights.export import export
+    from radfeat.weights.session import default_threads
 
     threads = default_threads()
     print(f"machine: {platform.processor() or platform.machine()}, {threads} cores, "
@@ -190,7 +190,7 @@ def main() -> None:
           f"b = {100 * b_rate / bound:.0f}% of bound (end to end), {100 * prov['images_per_s'] / bound:.0f}% (loop)")
 
     if a.int8:
-        from radfeat.quantize import compare, quantized
+        from radfeat.weights.quantize import compare, quantized
 
         q = quantized(info.path, log=lambda m: None)
         q_rate = bench_inference(q, threads, a.batch_size, precision="int8")

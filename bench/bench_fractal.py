@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fractal_reference import reference_features  # noqa: E402
-from radfeat import fractal  # noqa: E402
+from radfeat.extractors import fractal_math as fractal  # noqa: E402
 from radfeat.synthetic import chest_like  # noqa: E402
 
 

@@ -145,7 +145,7 @@ if bundle models --help 2>/dev/null | grep -q '\bimport\b'; then
 import json, sys
 from pathlib import Path
 
-from radfeat.checkpoint import sha256_file
+from radfeat.weights.checkpoint import sha256_file
 
 work = Path(sys.argv[1])
 raw = json.loads(Path(__import__("radfeat.modeldata", fromlist=["x"]).__file__).with_name("catalog.json").read_text())

@@ -38,7 +38,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_weights(radfeat_home: Path, tiny_checkpoint: Path) -> str:
     """Name of the registered tiny checkpoint (RADFEAT_HOME points to a session temp folder)."""
-    from radfeat.store import add_weights
+    from radfeat.weights.registration import add_weights
 
     add_weights(TINY, tiny_checkpoint, log=lambda m: None)
     return TINY

@@ -1,6 +1,6 @@
 """Slow, literal implementation of the fractal features, written from their definitions with plain loops.
 
-It is the yardstick for the vectorised :mod:`radfeat.fractal` in the tests and the benchmark and shares
+It is the yardstick for the vectorised :mod:`radfeat.extractors.fractal_math` in the tests and the benchmark and shares
 no code with it.  Definitions (after the public Image-Feature-Extraction-Tools repository, ``Fractal.py``
 and ``Curve.py``), for odd box sizes ``r = 3, 5, ..., R``:
 
@@ -131,7 +131,7 @@ def curve_area_ratio(x: list[float], y: list[float]) -> float:
 
 
 def reference_features(image, max_box: int, percolation: bool = True) -> dict[str, float]:
-    """Same keys and order as radfeat.fractal.fractal_features, computed the slow way."""
+    """Same keys and order as radfeat.extractors.fractal_math.fractal_features, computed the slow way."""
     height, width = len(image), len(image[0])
     pixels = image.tolist() if hasattr(image, "tolist") else image
     sizes = list(range(3, max_box + 1, 2))

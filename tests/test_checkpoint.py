@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from radfeat.checkpoint import CheckpointError, infer_config, load_checkpoint
+from radfeat.weights.checkpoint import CheckpointError, infer_config, load_checkpoint
 
 
 class _Payload:

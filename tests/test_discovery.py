@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from radfeat.discovery import discover, folders_at_depth
+from radfeat.pipeline.discovery import discover, folders_at_depth
 
 
 def _touch(path):

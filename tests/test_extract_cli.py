@@ -159,8 +159,8 @@ def test_missing_input_and_empty_folder(tmp_path, tiny_weights):
 
 def test_full_densenet121_columns(tmp_path, radfeat_home, make_patients):
     """A full-size random DenseNet-121 gives the 1024 + 18 MEDomics columns."""
-    from radfeat.store import add_weights
     from radfeat.synthetic import random_checkpoint
+    from radfeat.weights.registration import add_weights
 
     ckpt = random_checkpoint(tmp_path / "full.pt", seed=3)
     add_weights("full-random", ckpt, log=lambda m: None)
@@ -207,7 +207,7 @@ def test_master_table_other_formats(tmp_path, tiny_weights, make_patients, fmt):
         assert str(got["img_densefeatures_0"].dtype) == "float32" and str(got["level_1"].dtype) == "int64"
         assert got["taken_at"].tolist() == ref["taken_at"].tolist()
     else:
-        from radfeat.table import read_arff
+        from radfeat.output.table import read_arff
 
         columns, rows, total = read_arff(tmp_path / "m.arff")
         text = (tmp_path / "m.arff").read_text()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from fractal_reference import count_clusters, curve_area, curve_area_ratio, curve_skewness, reference_features
 from PIL import Image
-from radfeat import fractal
-from radfeat.fractal import (
+from radfeat.extractors import fractal_math as fractal
+from radfeat.extractors.fractal_math import (
     FractalWarning,
     box_sizes,
     curve_descriptors,
@@ -18,7 +18,7 @@ from radfeat.fractal import (
     fractal_features,
     load_rgb,
 )
-from radfeat.images import ImageError
+from radfeat.pipeline.images import ImageError
 
 RTOL = 1e-12
 ATOL = 1e-12

@@ -1,4 +1,4 @@
-"""`radfeat models import FOLDER` (radfeat.offline): weights and exports registered from a folder, no network."""
+"""`radfeat models import FOLDER` (radfeat.weights.offline_import): weights and exports registered from a folder, no network."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from radfeat.catalog import Catalog
-from radfeat.digest import sha256_file
-from radfeat.offline import IMPORTED, PRESENT, REJECTED, import_folder
+from radfeat.weights.catalog import Catalog
+from radfeat.weights.digest import sha256_file
+from radfeat.weights.offline_import import IMPORTED, PRESENT, REJECTED, import_folder
 
 ENTRY = "densenet121-res224-nih"
 
@@ -46,12 +46,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    import radfeat.download
+    import radfeat.weights.download
 
     def refuse(*a, **k):
         raise AssertionError("the offline import must not download anything")
 
-    monkeypatch.setattr(radfeat.download, "fetch", refuse)
+    monkeypatch.setattr(radfeat.weights.download, "fetch", refuse)
 
 
 def test_import_verifies_sha256_and_copies(tmp_path, monkeypatch, home, ckpt):
@@ -120,8 +120,8 @@ def test_empty_folder_and_missing_folder(tmp_path, monkeypatch, home):
 
 def test_copied_home_brings_its_onnx_export_and_extracts_offline(tmp_path, monkeypatch, ckpt, make_patients):
     """Connected machine: import + export.  Offline machine: import the copied home, extract, no export."""
-    from radfeat.export import export, is_exported
-    from radfeat.extraction import extract
+    from radfeat.pipeline.run import extract
+    from radfeat.weights.export import export, is_exported
 
     file = _catalog(tmp_path, monkeypatch, sha256_file(ckpt))
     src = tmp_path / "download"
@@ -140,12 +140,12 @@ def test_copied_home_brings_its_onnx_export_and_extracts_offline(tmp_path, monke
     ws = Catalog().get(ENTRY)
     assert is_exported(ws)
 
-    import radfeat.export
+    import radfeat.weights.export
 
     def no_export(*a, **k):
         raise AssertionError("the copied export should have been used")
 
-    monkeypatch.setattr(radfeat.export, "_export_uncached", no_export)
+    monkeypatch.setattr(radfeat.weights.export, "_export_uncached", no_export)
     make_patients(tmp_path / "images", n_patients=2, per_folder=1)
     summary = extract(input=str(tmp_path / "images"), weights=ENTRY, output=str(tmp_path / "out.csv"),
                       log=lambda m: None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from radfeat.images import ImageError, read_gray
-from radfeat.preprocess import make
+from radfeat.pipeline.images import ImageError, read_gray
+from radfeat.pipeline.preprocess import make
 from reference import xrv_input
 
 
@@ -61,7 +61,7 @@ def test_one_sided_range_is_clipped_like_skimage(tmp_path, shape, band):
 
 @pytest.mark.parametrize(("dtype", "maxval"), [(np.uint8, 255), (np.uint16, 65535)])
 def test_fast_normalise_is_bitwise_equal(dtype, maxval):
-    from radfeat.preprocess import normalize, normalize_pixels
+    from radfeat.pipeline.preprocess import normalize, normalize_pixels
 
     pixels = np.random.default_rng(3).integers(0, maxval + 1, (310, 290), dtype=dtype)[4:, 9:]  # a strided view
     assert np.array_equal(normalize_pixels(pixels, maxval), normalize(pixels, maxval))

@@ -1,6 +1,6 @@
 """Extraction jobs driven over real HTTP: live progress, errors kept, busy weights, cancel and resume.
 
-The engine is the real one (radfeat.extraction.extract with the tiny DenseNet).  Where a test
+The engine is the real one (radfeat.pipeline.run.extract with the tiny DenseNet).  Where a test
 needs to see a job *while* it runs, the server is given a thin wrapper around that same
 function which slows or pauses its progress callback, so that what the test observes does
 not depend on how fast this machine is.
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from radfeat.extraction import extract as real_extract
+from radfeat.pipeline.run import extract as real_extract
 from radfeat.server.app import BackgroundServer
 
 

@@ -170,12 +170,12 @@ def test_batch(http: Http, patients: Path) -> None:
 
 
 def test_internal_error_hides_details(http: Http, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import radfeat.table
+    import radfeat.output.table
 
     def broken(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("secret internals at /home/someone")
 
-    monkeypatch.setattr(radfeat.table, "read_page", broken)
+    monkeypatch.setattr(radfeat.output.table, "read_page", broken)
     (workspace / "t.csv").write_text("a\n1\n")
     err = http.error("read_table", {"path": "t.csv"})
     assert err["code"] == -32603

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from radfeat.discovery import ImageRef
-from radfeat.table import PartialTable
+from radfeat.output.table import PartialTable
+from radfeat.pipeline.discovery import ImageRef
 
 
 def test_rows_match_arrow_csv_writer(tmp_path):

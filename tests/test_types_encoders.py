@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from radfeat.catalog import Catalog
-from radfeat.encoders import block_counts, detect_architecture
 from radfeat.options import ExtractOptions, validate
+from radfeat.weights.architectures import block_counts, detect_architecture
+from radfeat.weights.catalog import Catalog
 from radfeat.xrv_compat import import_xrv
 from test_extract_cli import radfeat
 
@@ -180,8 +180,8 @@ def test_autoencoder_matches_torchxrayvision(tmp_path, radfeat_home, patients):
 
 def test_101_elastic_architecture_and_odd_state_dicts(tmp_path, radfeat_home):
     """The catalog autoencoder's layout is read off its state dict; other tensors are refused by 'models add'."""
-    from radfeat.checkpoint import Checkpoint
-    from radfeat.encoders import build_autoencoder
+    from radfeat.weights.architectures import build_autoencoder
+    from radfeat.weights.checkpoint import Checkpoint
 
     state = xrv.autoencoders.ResNetAE101().state_dict()
     assert detect_architecture(state) == "resnet-ae" and block_counts(state) == (3, 4, 23, 2)

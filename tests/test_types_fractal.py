@@ -1,4 +1,4 @@
-"""``--type fractal`` end to end: columns, values (vs radfeat.fractal and the slow reference), formats, resume, errors."""
+"""``--type fractal`` end to end: columns, values (vs radfeat.extractors.fractal_math and the slow reference), formats, resume, errors."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from fractal_reference import reference_features
 from PIL import Image
-from radfeat.extraction import extract
-from radfeat.fractal import feature_names, fractal_features, load_rgb
+from radfeat.extractors.fractal_math import feature_names, fractal_features, load_rgb
 from radfeat.options import ExtractOptions, validate
-from radfeat.table import read_arff
+from radfeat.output.table import read_arff
+from radfeat.pipeline.run import extract
 from test_extract_cli import radfeat
 
 MAX_BOX = 7
@@ -51,7 +51,7 @@ def test_cli_columns_values_and_reference(tmp_path, radfeat_home, data):
         want = expected(data / row["level_1"] / row["filename"])
         got = row[[f"tex_fractal_{n}" for n in names]].to_numpy(np.float64)
         np.testing.assert_allclose(got, [want[n] for n in names], rtol=1e-12, atol=0)
-    # one image against the slow, literal reference implementation (independent of radfeat.fractal)
+    # one image against the slow, literal reference implementation (independent of radfeat.extractors.fractal_math)
     row = table[table["filename"] == "colour.png"].iloc[0]
     ref = reference_features(load_rgb(data / row["level_1"] / "colour.png"), MAX_BOX)
     for name, value in ref.items():

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from radfeat.catalog import Catalog
 from radfeat.options import ExtractOptions, validate
+from radfeat.weights.catalog import Catalog
 from test_extract_cli import radfeat
 
 MEAN = [0.485, 0.456, 0.406]
@@ -120,7 +120,7 @@ def test_cut_at_an_intermediate_tensor_with_pooling(tmp_path, radfeat_home, make
     out = tmp_path / "cut.arff"
     radfeat("extract", str(root), "--type", "onnx", "--weights", "tiny-cut", "--output", str(out), "--format", "arff",
             "--quiet")
-    from radfeat.table import read_arff
+    from radfeat.output.table import read_arff
 
     columns, rows, total = read_arff(out)
     family = inner.strip("/").replace("/", "_")
@@ -162,8 +162,8 @@ def test_fixed_batch_nhwc_grey_model(tmp_path, radfeat_home, make_patients, nhwc
     ({"pool": "median"}, "--pool must be one of: none, avg, max"),
 ])
 def test_registration_errors(radfeat_home, cnn, kwargs, message):
-    from radfeat.onnx_extractor import OnnxModelError
-    from radfeat.store import add_onnx
+    from radfeat.extractors.onnx_model import OnnxModelError
+    from radfeat.weights.registration import add_onnx
 
     with pytest.raises(OnnxModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
         add_onnx("bad-cnn", cnn, log=lambda m: None, **kwargs)

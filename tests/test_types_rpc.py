@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from radfeat.table import read_arff
+from radfeat.output.table import read_arff
 from test_server_jobs import serving
 
 
@@ -57,7 +57,7 @@ def test_saliency_over_rpc_and_thumbnail_of_a_map(tiny_weights, workspace, patie
 
 
 def test_encoder_over_rpc(radfeat_home, workspace, patients, tmp_path):
-    from radfeat.store import add_weights
+    from radfeat.weights.registration import add_weights
     from radfeat.xrv_compat import import_xrv
 
     ae = import_xrv().autoencoders
@@ -72,7 +72,7 @@ def test_encoder_over_rpc(radfeat_home, workspace, patients, tmp_path):
 
 
 def test_onnx_over_rpc(radfeat_home, workspace, patients, tmp_path):
-    from radfeat.store import add_onnx
+    from radfeat.weights.registration import add_onnx
 
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
     with warnings.catch_warnings():

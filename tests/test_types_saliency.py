@@ -8,10 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from radfeat.catalog import Catalog
-from radfeat.options import ExtractOptions, validate
-from radfeat.preprocess import center_crop
-from radfeat.saliency import (
+from radfeat.extractors.saliency import (
     cam_maps,
     eigencam_map,
     gradcampp_maps,
@@ -21,6 +18,9 @@ from radfeat.saliency import (
     styled,
     upsample,
 )
+from radfeat.options import ExtractOptions, validate
+from radfeat.pipeline.preprocess import center_crop
+from radfeat.weights.catalog import Catalog
 from reference import load_xrv_model, xrv_input
 from test_extract_cli import radfeat
 
@@ -70,7 +70,7 @@ def data(tmp_path, make_patients):
 def test_maps_equal_torch_autograd(tiny_weights, tiny_checkpoint, data):
     """NumPy maps from the ONNX outputs vs autograd on the xrv model, normalised, to 1e-4."""
     import onnxruntime as ort
-    from radfeat.export import export
+    from radfeat.weights.export import export
 
     ws = Catalog().get(tiny_weights)
     info = export(ws, log=lambda m: None)
@@ -170,7 +170,7 @@ def test_styles_and_colormap():
 def test_resume_and_medomics_mode(tmp_path, tiny_weights, data):
     import threading
 
-    from radfeat.extraction import extract
+    from radfeat.pipeline.run import extract
 
     opts = ExtractOptions(input=str(data), type="saliency", weights=tiny_weights, pathologies=["Effusion"],
                           styles=["gray"], batch_size=1, workspace=str(tmp_path / "ws"), preprocess="medomics",

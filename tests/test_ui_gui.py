@@ -48,7 +48,7 @@ def xwd_to_image(path: Path) -> Image.Image:
 
 # ---------------------------------------------------------------------------
 def test_dialog_api_exposes_only_dialogs():
-    from radfeat.gui import DialogApi
+    from radfeat.desktop.window import DialogApi
 
     api = DialogApi()
     public = sorted(n for n in dir(api) if not n.startswith("_"))

@@ -206,7 +206,7 @@ def own_home(tmp_path, tiny_weights, tiny_checkpoint, monkeypatch):
 
     The weights lists shown below depend on what is registered, which other tests of the session change.
     """
-    from radfeat.store import add_weights
+    from radfeat.weights.registration import add_weights
 
     monkeypatch.setenv("RADFEAT_HOME", str(tmp_path / "home"))
     add_weights(tiny_weights, tiny_checkpoint, log=lambda m: None)

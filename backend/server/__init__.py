@@ -17,7 +17,7 @@ __all__ = ["BackgroundServer", "create_app", "main", "serve"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from . import app
+        from radfeat.server import app
 
         return getattr(app, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,10 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, request, send_from_directory
-from werkzeug.serving import WSGIRequestHandler, make_server
-
-from .. import __version__
-from ..options import (
+from radfeat import __version__
+from radfeat.options import (
     FORMATS,
     ExtractOptions,
     OptionsError,
@@ -49,8 +47,8 @@ from ..options import (
     validate_filename,
     weights_label,
 )
-from .jobs import LOG_SHOWN, ExtractFn, JobBusy, JobManager, JobNotFound
-from .rpc import (
+from radfeat.server.jobs import LOG_SHOWN, ExtractFn, JobBusy, JobManager, JobNotFound
+from radfeat.server.rpc import (
     ACCESS_DENIED,
     BUSY,
     CANNOT_READ,
@@ -60,7 +58,16 @@ from .rpc import (
     Dispatcher,
     RpcError,
 )
-from .security import LOOPBACK_HOST, TOKEN_HEADER, TOKEN_QUERY, Guard, PathDenied, PathPolicy, new_token
+from radfeat.server.security import (
+    LOOPBACK_HOST,
+    TOKEN_HEADER,
+    TOKEN_QUERY,
+    Guard,
+    PathDenied,
+    PathPolicy,
+    new_token,
+)
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 log = logging.getLogger("radfeat.server")
 
@@ -213,7 +220,7 @@ class Api:
     # -- methods -------------------------------------------------------------
     def list_folders(self, root: str, depth: int = 1) -> dict[str, Any]:
         """Folders ``depth`` levels below ``root`` (relative posix paths); ``root`` becomes a chosen folder."""
-        from ..discovery import folders_at_depth
+        from radfeat.pipeline.discovery import folders_at_depth
 
         if not 1 <= depth <= MAX_DEPTH:
             raise RpcError(INVALID_PARAMS, f"Parameter 'depth' of list_folders must be between 1 and {MAX_DEPTH}",
@@ -227,9 +234,9 @@ class Api:
 
     def list_weights(self) -> dict[str, Any]:
         """Every weight set with its labels and whether it is downloaded and exported to ONNX."""
-        from ..catalog import Catalog
-        from ..export import is_exported
-        from ..options import type_of
+        from radfeat.options import type_of
+        from radfeat.weights.catalog import Catalog
+        from radfeat.weights.export import is_exported
 
         cat = Catalog()
         weights = []
@@ -262,7 +269,7 @@ class Api:
 
     def inspect_dates(self, path: str, sample: int = 5) -> dict[str, Any]:
         """Columns, row count and first rows of a dates CSV; the file becomes a chosen path."""
-        from ..dates import inspect_csv
+        from radfeat.output.dates import inspect_csv
 
         if not 0 <= sample <= 100:
             raise RpcError(INVALID_PARAMS, "Parameter 'sample' of inspect_dates must be between 0 and 100",
@@ -308,7 +315,7 @@ class Api:
 
     def read_table(self, path: str, offset: int = 0, limit: int = 50) -> dict[str, Any]:
         """One page of a result table in the workspace (or under a chosen folder)."""
-        from ..table import read_page
+        from radfeat.output.table import read_page
 
         if offset < 0:
             raise RpcError(INVALID_PARAMS, "Parameter 'offset' of read_table must not be negative",
@@ -436,7 +443,7 @@ def create_app(
 ) -> Flask:
     """Build the Flask app.  ``port`` (set later by :class:`BackgroundServer`) fixes the allowed Host/Origin.
 
-    ``extract_fn`` replaces :func:`radfeat.extraction.extract` (embedding, tests); it gets the same arguments.
+    ``extract_fn`` replaces :func:`radfeat.pipeline.run.extract` (embedding, tests); it gets the same arguments.
     ``window_bridge`` relaxes the page's script policy for the desktop window's bridge (see ``CSP_WINDOW``).
     """
     csp = CSP_WINDOW if window_bridge else CSP

@@ -3,7 +3,7 @@
 * :meth:`JobManager.start` validates nothing itself (the RPC layer already did),
   refuses a second job for the same weight set (or the same output file) while one
   is queued or running, and returns at once with the job.
-* The worker calls :func:`radfeat.extraction.extract` with a ``progress`` callback
+* The worker calls :func:`radfeat.pipeline.run.extract` with a ``progress`` callback
   (after every batch), a ``log`` callback and a :class:`threading.Event` for cancel;
   the engine stops after the current batch and leaves a resumable partial result.
 * A finished, failed or cancelled job keeps its summary, its error list and its last
@@ -172,7 +172,7 @@ class Job:
 
 
 def _default_extract(options: Any, **kwargs: Any) -> Any:
-    from ..extraction import extract
+    from radfeat.pipeline.run import extract
 
     return extract(options, **kwargs)
 

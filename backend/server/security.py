@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..options import OUTPUT_SUBDIR
+from radfeat.options import OUTPUT_SUBDIR
 
 TOKEN_HEADER = "X-Radfeat-Token"
 TOKEN_QUERY = "token"

@@ -32,10 +32,9 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-
-from . import home
-from .atomic import atomic_path, write_text_atomic
-from .catalog import WeightSet
+from radfeat.output.atomic import atomic_path, write_text_atomic
+from radfeat.weights import home
+from radfeat.weights.catalog import WeightSet
 
 EXPORT_VERSION = 2  # 2: DenseNet exports add the 'activations' output; ResNet/autoencoder exports
 OPSET = 17
@@ -100,7 +99,7 @@ def _settings_key(ws: WeightSet) -> str:
 
 def weights_sha256(ws: WeightSet) -> str:
     """sha256 of the weights file, cached beside it (keyed by size and mtime)."""
-    from .digest import sha256_file
+    from radfeat.weights.digest import sha256_file
 
     path = ws.path
     stat = path.stat()
@@ -221,9 +220,8 @@ def _export_uncached(ws: WeightSet, sha: str, dest: Path, log: Callable[[str], N
 
     import onnxruntime as ort
     import torch
-
-    from .checkpoint import load_checkpoint
-    from .encoders import build, checkpoint_family
+    from radfeat.weights.architectures import build, checkpoint_family
+    from radfeat.weights.checkpoint import load_checkpoint
 
     arch = ws.architecture
     log(f"Exporting {ws.name} to ONNX (first use)...")

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import atomic_path
-from .catalog import Catalog, WeightSet
+from radfeat.output.atomic import atomic_path
+from radfeat.weights.catalog import Catalog, WeightSet
 
 IMPORTED = "imported"
 PRESENT = "already present"
@@ -91,8 +91,8 @@ def _verify(ws: WeightSet, path: Path, sha: str) -> str | None:
         return None if sha == ws.sha256.lower() else f"sha256 {sha} does not match the catalog's {ws.sha256}"
     # No checksum to compare with: prove it is a TorchXRayVision network of the entry's architecture and
     # output count, with radfeat's restricted loader (nothing in the file is run).
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .encoders import detect_architecture, strip_prefix
+    from radfeat.weights.architectures import detect_architecture, strip_prefix
+    from radfeat.weights.checkpoint import CheckpointError, load_checkpoint
 
     try:
         ckpt = load_checkpoint(path, None)
@@ -115,8 +115,8 @@ def import_folder(folder: Path | str, *, log: Callable[[str], None] = print,
     Raises ``ValueError`` when ``folder`` is not a folder.  Files are rejected (reported, not
     raised) when they fail verification; a rejected file never replaces one already installed.
     """
-    from .digest import sha256_file
-    from .export import weights_sha256
+    from radfeat.weights.digest import sha256_file
+    from radfeat.weights.export import weights_sha256
 
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -177,7 +177,7 @@ def _import_exports(catalog: Catalog, chosen: dict[str, str], onnx_found: dict[s
     An export is ``<name>-<sha16>-<settings>.onnx`` plus side files sharing its stem (``.json``,
     which marks it finished, and e.g. ``.head.npz``, ``.int8.onnx``); all of them are copied.
     """
-    from .export import onnx_path
+    from radfeat.weights.export import onnx_path
 
     copied = []
     for name, sha in chosen.items():

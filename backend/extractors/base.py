@@ -1,6 +1,6 @@
 """The extractor abstraction: what one extraction type contributes to the shared pipeline.
 
-:func:`radfeat.extraction.extract` owns everything every type shares — discovery, the decode
+:func:`radfeat.pipeline.run.extract` owns everything every type shares — discovery, the decode
 thread pool with its bounded read-ahead, batching, the streaming partial table with resume, the
 errors file, cancel, the final formats (CSV, Parquet, ARFF), the master table and provenance.  An
 :class:`Extractor` supplies only what differs:
@@ -10,15 +10,15 @@ errors file, cancel, the final formats (CSV, Parquet, ARFF), the master table an
 ``columns()``             the table's columns after ``level_*`` and ``filename``
 ``fingerprint()``         the settings a partial result must share to be resumed
 ``load(ref)``             runs in a decode thread: read + preprocess one image (raise
-                          :class:`~radfeat.images.ImageError` for a bad one)
+                          :class:`~radfeat.pipeline.images.ImageError` for a bad one)
 ``run(items)``            runs in the main thread: a batch of loaded images → :class:`BatchResult`
 ``provenance()``          what is recorded beside the table (weights, export, settings)
 ========================  ====================================================================
 
-One module per family: :mod:`radfeat.densenet_extractor` (``densenet``),
-:mod:`radfeat.encoder_extractor` (``encoder``: other TorchXRayVision encoders),
-:mod:`radfeat.onnx_extractor` (``onnx``: a registered ONNX model), :mod:`radfeat.fractal_extractor`
-(``fractal``) and :mod:`radfeat.saliency` (``saliency``).  Columns are named
+One module per family: :mod:`radfeat.extractors.densenet` (``densenet``),
+:mod:`radfeat.extractors.encoder` (``encoder``: other TorchXRayVision encoders),
+:mod:`radfeat.extractors.onnx_model` (``onnx``: a registered ONNX model), :mod:`radfeat.extractors.fractal`
+(``fractal``) and :mod:`radfeat.extractors.saliency` (``saliency``).  Columns are named
 ``<prefix>_<family>_<i or name>``.
 """
 
@@ -30,16 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from .discovery import ImageRef
-from .options import ExtractOptions
+from radfeat.options import ExtractOptions
+from radfeat.pipeline.discovery import ImageRef
 
 _MODULES = {
-    "densenet": ("densenet_extractor", "DenseNetExtractor"),
-    "encoder": ("encoder_extractor", "EncoderExtractor"),
-    "onnx": ("onnx_extractor", "OnnxExtractor"),
-    "fractal": ("fractal_extractor", "FractalExtractor"),
-    "saliency": ("saliency", "SaliencyExtractor"),
+    "densenet": ("extractors.densenet", "DenseNetExtractor"),
+    "encoder": ("extractors.encoder", "EncoderExtractor"),
+    "onnx": ("extractors.onnx_model", "OnnxExtractor"),
+    "fractal": ("extractors.fractal", "FractalExtractor"),
+    "saliency": ("extractors.saliency", "SaliencyExtractor"),
 }
 
 

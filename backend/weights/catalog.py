@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import home
+from radfeat.weights import home
 
 N_PATHOLOGIES = 18
 
@@ -150,7 +150,7 @@ class Catalog:
 
     def register(self, entry: WeightSet) -> None:
         """Add or replace a user weight set (persisted in the home folder)."""
-        from .atomic import write_text_atomic
+        from radfeat.output.atomic import write_text_atomic
 
         users = self._read_user()
         users[entry.name] = entry.to_json() | {"source": "user"}

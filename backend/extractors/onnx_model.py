@@ -1,6 +1,6 @@
 """``onnx``: bring your own ONNX image model (registered with ``radfeat models add-onnx``).
 
-Registration (:func:`inspect_model`, called by :func:`radfeat.store.add_onnx`) reads the model's one
+Registration (:func:`inspect_model`, called by :func:`radfeat.weights.registration.add_onnx`) reads the model's one
 image input — layout ``NCHW`` or ``NHWC``, channels, size, fixed or dynamic batch — checks it against
 the given preprocessing, can *cut* the model by naming intermediate tensors as outputs (they are added
 to the graph's outputs), runs it once on a blank image to learn every output's size, and stores all of
@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from .discovery import ImageRef
-from .extractor import BatchResult, Extractor, block_names
+from radfeat.extractors.base import BatchResult, Extractor, block_names
+from radfeat.pipeline.discovery import ImageRef
 
 CROPS = ("none", "center")
 POOLS = ("none", "avg", "max")
@@ -186,11 +185,10 @@ def _pool(arr: np.ndarray, pool: str, layout: str) -> np.ndarray:
 def load_image(path: Path, channels: int, size: int, crop: str) -> np.ndarray:
     """An image as the registered model sees it before normalisation: ``H × W × C`` float32 pixels 0..255."""
     from PIL import Image
-
-    from .images import read_gray
+    from radfeat.pipeline.images import read_gray
 
     if channels == 3:
-        from .fractal import load_rgb
+        from radfeat.extractors.fractal_math import load_rgb
 
         arr = load_rgb(path)
     else:
@@ -212,9 +210,9 @@ class OnnxExtractor(Extractor):
     kind = "onnx"
 
     def prepare(self) -> None:
-        from .export import weights_sha256
-        from .extraction import ensure_weights
-        from .sessions import DenseNetSession
+        from radfeat.pipeline.run import ensure_weights
+        from radfeat.weights.export import weights_sha256
+        from radfeat.weights.session import DenseNetSession
 
         ws = self.ws
         ensure_weights(ws, self.log)

@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from .densenet_extractor import DenseNetExtractor
-from .discovery import ImageRef
-from .extractor import BatchResult, block_names
+from radfeat.extractors.base import BatchResult, block_names
+from radfeat.extractors.densenet import DenseNetExtractor
+from radfeat.pipeline.discovery import ImageRef
 
 
 class EncoderExtractor(DenseNetExtractor):

@@ -7,18 +7,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_path
-from .catalog import Catalog, WeightSet, default_pathologies
+from radfeat.output.atomic import atomic_path
+from radfeat.weights.catalog import Catalog, WeightSet, default_pathologies
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def status(catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """One row per weight set: name, labels trained, downloaded, exported, size on disk."""
-    from .export import is_exported
+    from radfeat.weights.export import is_exported
 
     catalog = catalog or Catalog()
-    from .options import type_of
+    from radfeat.options import type_of
 
     rows = []
     for ws in catalog.entries():
@@ -51,9 +51,9 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
     DenseNets (pickled TorchXRayVision model or state dict) as before; ResNet-50/101 classifiers and
     ResNet autoencoders as state dicts (their architecture is read off the keys).
     """
-    from .checkpoint import build_model, load_checkpoint
-    from .digest import sha256_file
-    from .encoders import detect_architecture
+    from radfeat.weights.architectures import detect_architecture
+    from radfeat.weights.checkpoint import build_model, load_checkpoint
+    from radfeat.weights.digest import sha256_file
 
     catalog = Catalog()
     _check_name(name, catalog)
@@ -88,8 +88,8 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
 
 def _add_encoder(name: str, source: Path, ckpt: Any, arch: str, log: Any) -> WeightSet:
     """A user ResNet classifier (512 × 512, TorchXRayVision's input) or ResNet autoencoder (224 × 224)."""
-    from .digest import sha256_file
-    from .encoders import build, strip_prefix
+    from radfeat.weights.architectures import build, strip_prefix
+    from radfeat.weights.digest import sha256_file
 
     state = strip_prefix(ckpt.state_dict, "model.")
     size = 224 if arch == "resnet-ae" else 512
@@ -120,11 +120,11 @@ def _add_encoder(name: str, source: Path, ckpt: Any, arch: str, log: Any) -> Wei
 def add_onnx(name: str, source: Path, *, input_size: int | None = None, channels: int | None = None,
              mean: list[float] | None = None, std: list[float] | None = None, scale: float = 255.0,
              outputs: list[str] | None = None, crop: str = "none", pool: str = "none", log: Any = print) -> WeightSet:
-    """Register any ONNX image model with its preprocessing and the outputs to extract (radfeat.onnx_extractor)."""
+    """Register any ONNX image model with its preprocessing and the outputs to extract (radfeat.extractors.onnx_model)."""
     import tempfile
 
-    from .digest import sha256_file
-    from .onnx_extractor import inspect_model
+    from radfeat.extractors.onnx_model import inspect_model
+    from radfeat.weights.digest import sha256_file
 
     catalog = Catalog()
     _check_name(name, catalog)

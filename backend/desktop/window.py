@@ -191,8 +191,7 @@ def run(workspace: str | Path = ".", *, debug: bool = False) -> int:
         return 1
 
     import webview
-
-    from .server.app import BackgroundServer
+    from radfeat.server.app import BackgroundServer
 
     try:
         server = BackgroundServer(ws, window_bridge=True)

@@ -1,8 +1,8 @@
 """``fractal``: gliding-box lacunarity, fractal dimension and percolation texture features.
 
-Columns ``<prefix>_fractal_<feature>`` in the order of :func:`radfeat.fractal.feature_names`
+Columns ``<prefix>_fractal_<feature>`` in the order of :func:`radfeat.extractors.fractal_math.feature_names`
 (``lac_r3 … lac_r<R>``, ``fd_r…``, ``perc_clusters_r…``, ``perc_percolating_r…``, ``perc_largest_r…``,
-then the curve descriptors), computed by :func:`radfeat.fractal.fractal_features` on the original
+then the curve descriptors), computed by :func:`radfeat.extractors.fractal_math.fractal_features` on the original
 image read as RGB (a grey image is replicated into three equal channels; 16-bit images are scaled to
 8 bits).  ``max_box`` is the largest box size R (odd, ≥ 3).  No model, no preprocessing: every
 image is one batch so progress and resume move image by image, and each image uses all threads.
@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from .discovery import ImageRef
-from .extractor import BatchResult, Extractor
+from radfeat.extractors.base import BatchResult, Extractor
+from radfeat.pipeline.discovery import ImageRef
 
 
 class FractalExtractor(Extractor):
@@ -26,7 +25,7 @@ class FractalExtractor(Extractor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from .fractal import feature_names
+        from radfeat.extractors.fractal_math import feature_names
 
         self.batch_size = 1
         self.names = feature_names(self.opts.max_box)
@@ -46,12 +45,12 @@ class FractalExtractor(Extractor):
         return f"fractal features, box sizes 3..{self.opts.max_box}, {self.threads} thread(s) per image"
 
     def load(self, ref: ImageRef) -> np.ndarray:
-        from .fractal import load_rgb
+        from radfeat.extractors.fractal_math import load_rgb
 
         return load_rgb(ref.path)
 
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
-        from .fractal import FractalWarning, fractal_features
+        from radfeat.extractors.fractal_math import FractalWarning, fractal_features
 
         result = BatchResult(blocks=[])
         rows = []
@@ -73,9 +72,9 @@ class FractalExtractor(Extractor):
         return result
 
     def provenance(self) -> dict[str, Any]:
-        from . import fractal
+        from radfeat.extractors import fractal_math as fractal
 
         return {"weights": None, "fractal": {"max_box": self.opts.max_box, "features": len(self.names),
                                              "percolation_threshold": fractal.PERCOLATION_THRESHOLD,
-                                             "definition": "radfeat.fractal (gliding box, chessboard colour "
+                                             "definition": "radfeat.extractors.fractal_math (gliding box, chessboard colour "
                                                            "distance, 4-connected clusters)"}}

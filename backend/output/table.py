@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-
-from .atomic import atomic_path, write_text_atomic
-from .discovery import ImageRef
+from radfeat.output.atomic import atomic_path, write_text_atomic
+from radfeat.pipeline.discovery import ImageRef
 
 
 def level_columns(depth: int) -> list[str]:

@@ -19,10 +19,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-
-from .atomic import atomic_path
-from .dates import read_dates
-from .options import MasterTableOptions
+from radfeat.options import MasterTableOptions
+from radfeat.output.atomic import atomic_path
+from radfeat.output.dates import read_dates
 
 _DIGITS = re.compile(r"\d+")
 

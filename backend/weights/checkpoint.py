@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from .digest import sha256_file  # noqa: F401  (re-exported for callers)
+from radfeat.weights.digest import sha256_file  # noqa: F401  (re-exported for callers)
 
 _DENSENET_CLASSES = {"DenseNet", "_DenseBlock", "_DenseLayer", "_Transition"}
 _MODULE_PREFIXES = ("torch.nn.modules.", "torchxrayvision.")
@@ -140,7 +139,7 @@ def _unwrap(obj: Any) -> Any:
     return obj
 
 
-# State-dict keys that identify each architecture radfeat can build (see radfeat.encoders for the others).
+# State-dict keys that identify each architecture radfeat can build (see radfeat.weights.architectures for the others).
 REQUIRED_KEYS = {
     "densenet": ("classifier.weight", "features.conv0.weight"),
     "resnet": ("conv1.weight", "layer4.0.conv1.weight", "fc.weight"),
@@ -235,7 +234,7 @@ def infer_config(state: dict[str, torch.Tensor]) -> DenseNetConfig:
 
 def build_model(ckpt: Checkpoint, op_threshs: list[float] | None, apply_sigmoid: bool) -> torch.nn.Module:
     """TorchXRayVision's own DenseNet with the checkpoint's weights, in eval mode."""
-    from .xrv_compat import import_xrv
+    from radfeat.xrv_compat import import_xrv
 
     xrv = import_xrv()
     cfg = infer_config(ckpt.state_dict)

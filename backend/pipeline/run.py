@@ -3,7 +3,7 @@
 This is the one code path behind ``radfeat extract``, the backend's jobs and
 ``radfeat.extract(...)``, for every extraction type: what differs between types
 (model, preprocessing, columns, provenance) comes from an
-:class:`~radfeat.extractor.Extractor` chosen by ``options.type``.  Decoding runs
+:class:`~radfeat.extractors.base.Extractor` chosen by ``options.type``.  Decoding runs
 in a small thread pool (Pillow, NumPy and ONNX Runtime release the GIL) while the
 main thread runs inference, with a bounded read-ahead window so memory stays flat
 whatever the dataset size.
@@ -25,14 +25,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from . import __version__
-from .catalog import WeightSet
-from .discovery import ImageRef, discover
-from .extractor import Extractor, make_extractor
-from .images import ImageError
-from .options import ExtractOptions, OptionsError, Problem, check, resolve_weights
-from .table import PartialTable, finalize_plain, level_columns, sidecar, write_errors, write_json
+from radfeat import __version__
+from radfeat.extractors.base import Extractor, make_extractor
+from radfeat.options import ExtractOptions, OptionsError, Problem, check, resolve_weights
+from radfeat.output.table import (
+    PartialTable,
+    finalize_plain,
+    level_columns,
+    sidecar,
+    write_errors,
+    write_json,
+)
+from radfeat.pipeline.discovery import ImageRef, discover
+from radfeat.pipeline.images import ImageError
+from radfeat.weights.catalog import WeightSet
 
 logger = logging.getLogger("radfeat")
 
@@ -90,7 +96,7 @@ def ensure_weights(ws: WeightSet, log: Callable[[str], None]) -> None:
         return
     if not ws.url:
         raise OptionsError([Problem("weights", f"Weights file for '{ws.name}' is missing: {ws.path}")])
-    from .download import fetch
+    from radfeat.weights.download import fetch
 
     log(f"Downloading {ws.name} weights (first use)...")
     fetch(ws, log=log)
@@ -128,7 +134,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
         raise OptionsError([Problem("input", f"No JPG or PNG images found {where}")])
     output = opts.output_path()
 
-    from .sessions import default_threads
+    from radfeat.weights.session import default_threads
 
     threads = opts.threads or default_threads()
     ex = make_extractor(opts, ws, threads, log)
@@ -220,8 +226,8 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
 
     report(Progress("writing", done=done, total=total, failed=len(errors), message=f"Writing {output.name}"))
     if opts.master_table is not None:
-        from .master import build_master
-        from .table import publish
+        from radfeat.output.master import build_master
+        from radfeat.output.table import publish
 
         mt = opts.master_table
         target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")

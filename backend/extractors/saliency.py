@@ -19,7 +19,7 @@ constant over the map, and
   The sign of a principal component is arbitrary: we orient it so that it correlates positively
   with the total activation.
 
-The export (``radfeat.export``) gives ``activations`` = ``A`` as an extra ONNX output and saves the
+The export (``radfeat.weights.export``) gives ``activations`` = ``A`` as an extra ONNX output and saves the
 classifier beside it; maps are computed in NumPy, min–max normalised to [0, 1] (as pytorch-grad-cam
 does), resized bilinearly (``cv2.resize``) to the image region the model saw — the centre square
 crop for ``xrv`` preprocessing, the whole image for ``medomics`` — and written as PNG:
@@ -47,13 +47,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from .discovery import ImageRef
-from .extractor import BatchResult, Extractor
-from .images import read_gray
-from .options import CLASS_METHODS, SALIENCY_SUBDIR, saliency_pathologies
-from .preprocess import center_crop
-from .preprocess import make as make_preprocess
+from radfeat.extractors.base import BatchResult, Extractor
+from radfeat.options import CLASS_METHODS, SALIENCY_SUBDIR, saliency_pathologies
+from radfeat.pipeline.discovery import ImageRef
+from radfeat.pipeline.images import read_gray
+from radfeat.pipeline.preprocess import center_crop
+from radfeat.pipeline.preprocess import make as make_preprocess
 
 LISTING_COLUMNS = ["pathology", "method", "style", "prediction", "path"]
 
@@ -193,9 +192,9 @@ class SaliencyExtractor(Extractor):
         return f"Preparing saliency maps for {self.ws.name}"
 
     def prepare(self) -> None:
-        from .export import export
-        from .extraction import ensure_weights
-        from .sessions import DenseNetSession
+        from radfeat.pipeline.run import ensure_weights
+        from radfeat.weights.export import export
+        from radfeat.weights.session import DenseNetSession
 
         opts, ws = self.opts, self.ws
         ensure_weights(ws, self.log)
@@ -297,7 +296,7 @@ class SaliencyExtractor(Extractor):
         self.log(f"Saliency maps: {self.maps_written} PNG file(s) written under {self.folder}")
 
     def provenance(self) -> dict[str, Any]:
-        from .densenet_extractor import densenet_provenance
+        from radfeat.extractors.densenet import densenet_provenance
 
         record = densenet_provenance(self.ws, self.info)
         record["export"]["max_act_diff"] = self.info.max_act_diff

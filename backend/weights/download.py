@@ -15,8 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
-
-from .catalog import WeightSet
+from radfeat.weights.catalog import WeightSet
 
 CHUNK = 1 << 20
 

@@ -13,15 +13,14 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-
-from .atomic import atomic_path
+from radfeat.output.atomic import atomic_path
 
 CALIBRATION_IMAGES = 24
 
 
 def _calibration_batches(size: int) -> list[np.ndarray]:
-    from .preprocess import make
-    from .synthetic import chest_like
+    from radfeat.pipeline.preprocess import make
+    from radfeat.synthetic import chest_like
 
     pre = make("xrv", size)
     out = []
@@ -82,9 +81,9 @@ def _output_nodes(path: str) -> list[str]:
 
 def compare(fp32_path: Path, int8_path: Path, images: Sequence[Path]) -> dict[str, float]:
     """Deviation of the int8 model from fp32 on real files (xrv preprocessing)."""
-    from .images import read_gray
-    from .preprocess import make
-    from .sessions import DenseNetSession
+    from radfeat.pipeline.images import read_gray
+    from radfeat.pipeline.preprocess import make
+    from radfeat.weights.session import DenseNetSession
 
     size = 224
     pre = make("xrv", size)

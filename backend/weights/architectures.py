@@ -10,7 +10,7 @@
   ``512 × 3 × 3`` latent code at 224.  The block counts are read off the state dict, so smaller
   test networks work too.
 
-Weights always come through :func:`radfeat.checkpoint.load_checkpoint` (restricted unpickling).
+Weights always come through :func:`radfeat.weights.checkpoint.load_checkpoint` (restricted unpickling).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import re
 from typing import Any
 
 import torch
-
-from .checkpoint import Checkpoint, CheckpointError
+from radfeat.weights.checkpoint import Checkpoint, CheckpointError
 
 ARCHITECTURES = ("densenet121", "resnet50", "resnet101", "resnet-ae")
 _RESNET_DEPTH = {(3, 4, 6, 3): "resnet50", (3, 4, 23, 3): "resnet101"}
@@ -74,7 +73,7 @@ def build_resnet(ckpt: Checkpoint, architecture: str, op_threshs: list[float] | 
     """``xrv.models.ResNet`` with the checkpoint's weights, in eval mode (no download, no unpickling)."""
     import sys
 
-    from .xrv_compat import import_xrv
+    from radfeat.xrv_compat import import_xrv
 
     xrv = import_xrv()
     tv = sys.modules["torchvision"].models  # the real torchvision, or xrv_compat's stand-in
@@ -99,7 +98,7 @@ def build_resnet(ckpt: Checkpoint, architecture: str, op_threshs: list[float] | 
 
 def build_autoencoder(ckpt: Checkpoint) -> torch.nn.Module:
     """TorchXRayVision's ResNet autoencoder with the checkpoint's weights, in eval mode."""
-    from .xrv_compat import import_xrv
+    from radfeat.xrv_compat import import_xrv
 
     xrv = import_xrv()
     ae_mod = xrv.autoencoders
@@ -118,11 +117,11 @@ def build_autoencoder(ckpt: Checkpoint) -> torch.nn.Module:
 
 def build(ckpt: Checkpoint, architecture: str, op_threshs: list[float] | None, apply_sigmoid: bool,
           input_size: int) -> Any:
-    """The TorchXRayVision model for ``architecture`` (DenseNets go through radfeat.checkpoint.build_model)."""
+    """The TorchXRayVision model for ``architecture`` (DenseNets go through radfeat.weights.checkpoint.build_model)."""
     if architecture == "resnet-ae":
         return build_autoencoder(ckpt)
     if architecture in ("resnet50", "resnet101"):
         return build_resnet(ckpt, architecture, op_threshs, apply_sigmoid, input_size)
-    from .checkpoint import build_model
+    from radfeat.weights.checkpoint import build_model
 
     return build_model(ckpt, op_threshs, apply_sigmoid)

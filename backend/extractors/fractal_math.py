@@ -109,11 +109,10 @@ def load_rgb(path: str | Path) -> np.ndarray:
     8-bit images are converted with Pillow's ``convert("RGB")`` (grey levels are copied to the three
     channels, an alpha channel is dropped), as the reference does.  16-bit grey images (common for
     radiographs) are scaled to 8 bits by their full-scale value 65535 first, because Pillow's own
-    conversion would clip them.  Raises :class:`radfeat.images.ImageError` with a readable reason.
+    conversion would clip them.  Raises :class:`radfeat.pipeline.images.ImageError` with a readable reason.
     """
     from PIL import Image, UnidentifiedImageError
-
-    from .images import ImageError
+    from radfeat.pipeline.images import ImageError
 
     try:
         with Image.open(Path(path)) as img:

@@ -1,7 +1,7 @@
 """``densenet``: TorchXRayVision DenseNet-121 dense features and predictions (the MEDomics table).
 
 Columns ``<prefix>_densefeatures_0..1023`` (``model.features2(x)``) and ``<prefix>_predictions_0..17``
-(``model(x)``), through the exported ONNX graph; see :mod:`radfeat.export`.
+(``model(x)``), through the exported ONNX graph; see :mod:`radfeat.weights.export`.
 """
 
 from __future__ import annotations
@@ -11,28 +11,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from .discovery import ImageRef
-from .extractor import BatchResult, Extractor
-from .images import read_gray
-from .preprocess import make as make_preprocess
-from .table import feature_columns
+from radfeat.extractors.base import BatchResult, Extractor
+from radfeat.output.table import feature_columns
+from radfeat.pipeline.discovery import ImageRef
+from radfeat.pipeline.images import read_gray
+from radfeat.pipeline.preprocess import make as make_preprocess
 
 
 class DenseNetExtractor(Extractor):
     kind = "densenet"
 
     def prepare(self) -> None:
-        from .export import export
-        from .extraction import ensure_weights
-        from .sessions import DenseNetSession
+        from radfeat.pipeline.run import ensure_weights
+        from radfeat.weights.export import export
+        from radfeat.weights.session import DenseNetSession
 
         opts, ws = self.opts, self.ws
         ensure_weights(ws, self.log)
         self.info = export(ws, log=self.log)
         model_path = self.info.path
         if opts.precision == "int8":
-            from .quantize import quantized
+            from radfeat.weights.quantize import quantized
 
             model_path = quantized(self.info.path, log=self.log)
         self.session = DenseNetSession(model_path, opts.device, self.threads, log=self.log)

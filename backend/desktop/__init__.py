@@ -1,0 +1,1 @@
+"""The desktop window (pywebview) around the local backend."""

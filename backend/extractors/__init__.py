@@ -1,0 +1,1 @@
+"""Extraction types: the contract, the registry and one module per type."""

@@ -1,0 +1,1 @@
+"""Tables: atomic writes, the partial table and resume, formats, master table, dates."""

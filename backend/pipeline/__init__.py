@@ -1,0 +1,1 @@
+"""The data path: discovery, the one image reader, preprocessing, the run loop."""

@@ -1,0 +1,1 @@
+"""Weight sets: catalog, home, download, import, registration, safe loading, export, sessions."""
