@@ -34,6 +34,11 @@ def write_table(path: Path, feats: np.ndarray, preds: np.ndarray | None = None) 
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
         pq.write_table(table, path)
+    elif path.suffix == ".arff":
+        from radfeat.output.table import write_arff_from_csv
+
+        pacsv.write_csv(table, path.with_suffix(".tmp.csv"))
+        write_arff_from_csv(path.with_suffix(".tmp.csv"), path, text_columns=["level_1", "filename"])
     else:
         pacsv.write_csv(table, path)
 
@@ -55,7 +60,7 @@ def all_points(rpc, path: Path, limit: int, **kw) -> tuple[np.ndarray, list[int]
             return np.asarray(points), index, page
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "arff"])
 def test_pca_matches_scikit_learn_up_to_sign(workspace, fmt):
     from sklearn.decomposition import PCA
 
@@ -81,6 +86,11 @@ def test_pca_matches_scikit_learn_up_to_sign(workspace, fmt):
 
         every = rpc("project_table", path=str(path), columns="all", limit=300)
         assert every["columns_used"] == 44 and len(every["points"]) == 300
+        try:
+            import umap  # noqa: F401
+        except ImportError:  # optional: without it, UMAP is refused with a way out, PCA still works
+            err = call(rpc, "project_table", path=str(path), method="umap")["error"]
+            assert err["code"] == -32004 and "pip install umap-learn" in err["message"]
         for params in ({"method": "tsne"}, {"columns": "some"}):
             err = call(rpc, "project_table", path=str(path), **params)["error"]
             assert err["code"] == -32602 and "must be one of" in err["message"]
