@@ -192,6 +192,8 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
 
     if not opts.input:
         add("input", "Choose the folder that holds the patient folders")
+    elif check_paths and Path(opts.input).expanduser().is_file():
+        add("input", f"{opts.input} is a file, not a folder; choose the folder that holds the patient folders")
     elif check_paths and not Path(opts.input).expanduser().is_dir():
         add("input", f"Input folder not found: {opts.input}")
     if not _is_int(opts.depth) or opts.depth < 1:

@@ -154,7 +154,7 @@ def test_missing_input_and_empty_folder(tmp_path, tiny_weights):
     assert proc.returncode == 2 and "Input folder not found" in proc.stderr
     (tmp_path / "empty" / "p1").mkdir(parents=True)
     proc = radfeat("extract", str(tmp_path / "empty"), "--weights", tiny_weights, check=False)
-    assert proc.returncode == 2 and "No JPG or PNG images found 1 folder level below" in proc.stderr
+    assert proc.returncode == 2 and "No images found 1 folder level below" in proc.stderr
 
 
 def test_full_densenet121_columns(tmp_path, radfeat_home, make_patients):

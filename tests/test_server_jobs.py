@@ -160,17 +160,26 @@ def test_bad_images_are_listed_and_the_job_goes_on(plain: tuple, options: dict, 
     assert final["summary"]["errors"] == final["errors"]
 
 
-def test_failed_job_keeps_its_error(plain: tuple, tmp_path: Path, tiny_weights: str) -> None:
-    _srv, rpc = plain
-    empty = tmp_path / "empty"
-    (empty / "p1").mkdir(parents=True)  # valid options, but the engine finds no image
-    job = rpc("start_extraction", options={"input": str(empty), "weights": tiny_weights})
-    final = rpc.wait(job["job_id"])
-    assert final["state"] == "failed" and final["summary"] is None
-    assert "No JPG or PNG images found" in final["error"]
-    assert final["problems"] == [{"field": "input", "message": final["error"]}]
-    assert any(line.startswith("Failed:") for line in final["log"])
-    assert "Traceback" not in json.dumps(final)
+def test_failed_job_keeps_its_error(tiny_weights: str, workspace: Path, tmp_path: Path, make_patients) -> None:
+    root = tmp_path / "vanishing"
+    make_patients(root, n_patients=1, per_folder=1, size=(32, 32))
+
+    def images_gone(opts: Any, **kw: Any) -> Any:  # ready when started, empty when the engine looks
+        for image in root.rglob("*.jpg"):
+            image.unlink()
+        return real_extract(opts, **kw)
+
+    with serving(workspace, images_gone) as (_srv, rpc):
+        job = rpc("start_extraction", options={"input": str(root), "weights": tiny_weights})
+        final = rpc.wait(job["job_id"])
+        assert final["state"] == "failed" and final["summary"] is None
+        assert "No images found 1 folder level below" in final["error"]
+        assert final["problems"] == [{"field": "input", "message": final["error"]}]
+        assert any(line.startswith("Failed:") for line in final["log"])
+        assert "Traceback" not in json.dumps(final)
+        # an empty folder is refused before any job starts
+        refused = rpc.raw("start_extraction", options={"input": str(root), "weights": tiny_weights})["error"]
+        assert refused["code"] == -32000 and refused["data"]["readiness"][0]["code"] == "no_images"
 
 
 def test_crash_in_the_engine_is_a_failed_job(tiny_weights: str, workspace: Path, options: dict) -> None:

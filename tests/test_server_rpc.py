@@ -204,7 +204,7 @@ def test_list_folders(http: Http, tmp_path: Path, make_patients) -> None:
     root = tmp_path / "deep"
     make_patients(root, depth=2, n_patients=2, per_folder=1)
     res = http.result("list_folders", root=str(root), depth=2)
-    assert res == {"root": str(root.resolve()), "depth": 2, "count": 4,
+    assert res == {"root": str(root.resolve()), "depth": 2, "count": 4, "images": 4, "truncated": False,
                    "folders": ["p1/adm1", "p1/adm2", "p2/adm1", "p2/adm2"]}
     assert http.result("list_folders", root=str(root))["folders"] == ["p1", "p2"]
     err = http.error("list_folders", {"root": str(tmp_path / "missing")})
@@ -213,7 +213,8 @@ def test_list_folders(http: Http, tmp_path: Path, make_patients) -> None:
 
 def test_list_weights(http: Http, tiny_weights: str) -> None:
     res = http.result("list_weights")
-    assert res["default"] == "densenet121-res224-chex"
+    # the catalog default is not downloaded here: the first usable set is proposed instead
+    assert res["catalog_default"] == "densenet121-res224-chex" and res["default"] == tiny_weights
     names = [w["name"] for w in res["weights"]]
     assert tiny_weights in names and "densenet121-res224-chex" in names
     tiny = next(w for w in res["weights"] if w["name"] == tiny_weights)
@@ -230,7 +231,10 @@ def test_list_weights(http: Http, tiny_weights: str) -> None:
 def test_validate_options_valid(http: Http, patients: Path, workspace: Path, tiny_weights: str) -> None:
     res = http.result("validate_options", options={"input": str(patients), "weights": tiny_weights})
     assert res == {"valid": True, "problems": [],
-                   "output_path": str(workspace / "DATA" / "extracted_features" / "image_extracted_features.csv")}
+                   "output_path": str(workspace / "DATA" / "extracted_features" / "image_extracted_features.csv"),
+                   "ready": True, "readiness": [], "default_weights": tiny_weights,
+                   "depth_survey": res["depth_survey"]}
+    assert res["depth_survey"]["suggested_depth"] == 1 and res["depth_survey"]["total_images"] == 6
     res = http.result("validate_options", options={"input": str(patients), "weights": tiny_weights,
                                                    "filename": "mine.parquet", "format": "parquet"})
     assert res["valid"] and res["output_path"].endswith("/DATA/extracted_features/mine.parquet")

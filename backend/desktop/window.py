@@ -63,22 +63,27 @@ class DialogApi:
         return str(path) if path.is_dir() else ""
 
     def _dialog(self, kind: str, initial: str | None, file_types: Sequence[str] = ()) -> str | None:
+        chosen = self._dialog_many(kind, initial, file_types, multiple=False)
+        return chosen[0] if chosen else None
+
+    def _dialog_many(self, kind: str, initial: str | None, file_types: Sequence[str] = (),
+                     multiple: bool = True) -> list[str]:
         import webview
 
         if self._window is None:
-            return None
+            return []
         dialogs = getattr(webview, "FileDialog", None)  # pywebview >= 5; older: *_DIALOG constants
         if kind == "folder":
             dtype = dialogs.FOLDER if dialogs else webview.FOLDER_DIALOG  # type: ignore[attr-defined]
         else:
             dtype = dialogs.OPEN if dialogs else webview.OPEN_DIALOG  # type: ignore[attr-defined]
-        result = self._window.create_file_dialog(dtype, directory=self._start_dir(initial), allow_multiple=False,
+        result = self._window.create_file_dialog(dtype, directory=self._start_dir(initial), allow_multiple=multiple,
                                                  file_types=tuple(file_types))
         if not result:
-            return None
+            return []
         if isinstance(result, (str, bytes)):
-            return os.fsdecode(result)
-        return os.fsdecode(result[0])
+            return [os.fsdecode(result)]
+        return [os.fsdecode(item) for item in result]
 
     def ping(self) -> str:
         """A round trip through the bridge (the smoke test checks that values come back)."""
@@ -92,6 +97,15 @@ class DialogApi:
         """A native file picker (``kind='csv'`` filters CSV files); the path, or ``None`` if cancelled."""
         types = ("CSV files (*.csv)", "All files (*.*)") if kind == "csv" else ()
         return self._dialog("file", initial, types)
+
+    def pick_files(self, initial: str | None = None, kind: str | None = None) -> list[str]:
+        """A native picker for several files (``kind='weights'`` filters checkpoints); ``[]`` if cancelled."""
+        types = ("Weight files (*.pt;*.pth;*.ckpt;*.onnx)", "All files (*.*)") if kind == "weights" else ()
+        return self._dialog_many("file", initial, types)
+
+    def pick_folder(self, initial: str | None = None) -> str | None:
+        """A native folder picker (the weights folder to import, an input folder); ``None`` if cancelled."""
+        return self._dialog("folder", initial)
 
 
 # ---------------------------------------------------------------------------

@@ -7,8 +7,22 @@ from typing import Any
 
 import pandas as pd
 
+SNIFF_BYTES = 64 * 1024
+_TEXT_CONTROLS = {9, 10, 12, 13}
+
+
+def check_text(path: Path) -> None:
+    """Refuse a file that is not text (a spreadsheet, an image, an archive…) before pandas guesses at it."""
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    controls = sum(1 for b in head if b < 32 and b not in _TEXT_CONTROLS)
+    if b"\x00" in head or (head and controls / len(head) > 0.05):
+        kind = " (an Excel workbook; save it as CSV)" if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")) else ""
+        raise ValueError(f"{path.name} is not a text CSV file{kind}; choose the CSV file of image dates")
+
 
 def _read(path: Path, nrows: int | None = None) -> pd.DataFrame:
+    check_text(path)
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, nrows=nrows)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

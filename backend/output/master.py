@@ -24,6 +24,7 @@ from radfeat.output.atomic import atomic_path
 from radfeat.output.dates import read_dates
 
 _DIGITS = re.compile(r"\d+")
+BRIEF_NAMES = 50
 
 
 @dataclass
@@ -39,6 +40,15 @@ class MasterReport:
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "listing"}
+
+    def brief(self, listing_path: Path | None, shown: int = BRIEF_NAMES) -> dict[str, Any]:
+        """What the page says in words: rows, the first unmatched image names, the other counts."""
+        images = [item for issue, item in self.listing if issue == "image without date"]
+        return {"rows": self.rows, "unmatched_images": images[:shown], "unmatched_images_total": len(images),
+                "unmatched_dates": self.dates_without_image,
+                "duplicates": self.duplicate_filenames + self.duplicate_dates,
+                "unparseable": self.unparseable_dates,
+                "unmatched_path": None if listing_path is None else str(listing_path)}
 
 
 def patient_id_int(value: str) -> str:

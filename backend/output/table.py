@@ -56,7 +56,7 @@ class PartialTable:
     """Append-only CSV of finished rows plus the options fingerprint that produced them."""
 
     def __init__(self, output: Path, columns: list[str], fingerprint: dict[str, Any], resume: bool = True,
-                 log=print) -> None:
+                 log=print, options: dict[str, Any] | None = None) -> None:
         self.output = output
         self.path = output.with_name(output.name + ".partial")
         self.state_path = output.with_name(output.name + ".partial.json")
@@ -73,18 +73,21 @@ class PartialTable:
         else:
             if self.path.exists():
                 log(f"Starting over: {self.path.name} came from different options")
-            write_text_atomic(self.state_path, json.dumps(state, indent=1))
-            with open(self.path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(",".join(columns) + "\n")
-        self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the run, closed in close()
+            # the options ride along (the page offers "Resume" with them); only the fingerprint decides
+            write_text_atomic(self.state_path, json.dumps({**state, "options": options}, indent=1, default=str))
+            self.path.unlink(missing_ok=True)  # never write through a link planted at this name
+            with _open_nofollow(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL) as fh:
+                fh.write((",".join(columns) + "\n").encode("utf-8"))
+        self._fh = _open_nofollow(self.path, os.O_WRONLY | os.O_APPEND)
 
     def _matches(self, state: dict[str, Any]) -> bool:
-        if not (self.path.is_file() and self.state_path.is_file()):
+        if self.path.is_symlink() or not (self.path.is_file() and self.state_path.is_file()):
             return False
         try:
-            return json.loads(self.state_path.read_text()) == json.loads(json.dumps(state))
+            saved = json.loads(self.state_path.read_text())
         except ValueError:
             return False
+        return {k: saved.get(k) for k in state} == json.loads(json.dumps(state))
 
     def _recover(self) -> None:
         """Drop a half-written last line (crash mid-write), then read the keys of finished rows."""
@@ -154,6 +157,12 @@ class PartialTable:
         self.close()
         for p in (self.path, self.state_path):
             p.unlink(missing_ok=True)
+
+
+def _open_nofollow(path: Path, flags: int):
+    """A binary file object for ``path`` opened without following a symbolic link at its name."""
+    fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), 0o644)
+    return os.fdopen(fd, "ab" if flags & os.O_APPEND else "wb")
 
 
 # Text columns of the saliency listing (feature columns always start with the prefix and an underscore).

@@ -16,6 +16,18 @@ from pathlib import Path
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
+def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """Whether discovery takes ``path`` (a regular file, not hidden) as an image: the one predicate
+    shared by discovery, the depth survey (:mod:`radfeat.pipeline.depths`) and the page's counts."""
+    name = os.path.basename(os.fspath(path))
+    if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+        return False
+    try:
+        return os.path.isfile(path)
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """One image and the folder names above it."""
@@ -103,12 +115,7 @@ def discover(root: str | Path, depth: int = 1, select: Iterable[str] | None = No
             result.problems.append((str(folder), f"cannot list folder ({exc.strerror or exc})"))
             continue
         for entry in entries:
-            if entry.name.startswith(".") or not entry.name.lower().endswith(IMAGE_SUFFIXES):
-                continue
-            try:
-                if not entry.is_file(follow_symlinks=True):
-                    continue
-            except OSError:
+            if not is_image_file(entry.path):
                 continue
             result.images.append(ImageRef(Path(entry.path), rel.parts, entry.name))
     if wanted is not None:

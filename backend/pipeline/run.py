@@ -69,6 +69,7 @@ class Summary:
     images_per_s: float = 0.0
     errors: list[dict[str, str]] = field(default_factory=list)
     master_table: dict[str, Any] | None = None
+    master: dict[str, Any] | None = None  # master_table in words for the page (see MasterReport.brief)
     provider: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,9 +130,12 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     found = discover(root, opts.depth, opts.select)
     for path, reason in found.problems:
         log(f"Folder problem: {path}: {reason}")
-    if not found.images:
-        where = f"{opts.depth} folder level{'s' if opts.depth > 1 else ''} below {root}"
-        raise OptionsError([Problem("input", f"No JPG or PNG images found {where}")])
+    if opts.select is None or not found.images:  # images at other depths are counted, never silently dropped
+        from radfeat.pipeline.depths import no_images_message, report_other_depths
+
+        depths = report_other_depths(root, opts.depth, log)
+        if not found.images:
+            raise OptionsError([Problem("input", no_images_message(root, opts.depth, depths))])
     output = opts.output_path()
 
     from radfeat.weights.session import default_threads
@@ -144,7 +148,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     columns = level_columns(opts.depth) + ["filename"] + ex.columns()
     fingerprint = {"input": str(root), "depth": opts.depth,
                    "select": sorted(opts.select) if opts.select else None, **ex.fingerprint()}
-    partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log)
+    partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log, options=opts.to_dict())
     todo = [ref for ref in found.images if ref.key not in partial.done]
     resumed = len(found.images) - len(todo)
     total = len(found.images)
@@ -231,7 +235,8 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
 
         mt = opts.master_table
         target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
-        mreport = build_master(partial.path, target, mt, opts.depth, listing_path=sidecar(output, ".unmatched.csv"))
+        listing = sidecar(output, ".unmatched.csv")
+        mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing)
         patient = f"level_{mt.patient_level}"
         numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
         publish(target, output, opts.format, [mt.date_column] + ([] if numeric_ids else [patient]),
@@ -239,6 +244,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
         if target != output:
             target.unlink(missing_ok=True)
         summary.master_table = mreport.to_json()
+        summary.master = mreport.brief(listing)
         partial.discard()
         log("Master table: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in mreport.to_json().items()))
     else:

@@ -48,6 +48,7 @@ from radfeat.options import (
     weights_label,
 )
 from radfeat.server.jobs import LOG_SHOWN, ExtractFn, JobBusy, JobManager, JobNotFound
+from radfeat.server.methods import install as install_methods
 from radfeat.server.rpc import (
     ACCESS_DENIED,
     BUSY,
@@ -463,6 +464,7 @@ def create_app(
         frontend=Path(frontend) if frontend is not None else find_frontend(),
     )
     app.extensions["radfeat"] = state
+    install_methods(app, state)  # radfeat.server.methods: the method groups outside this module
 
     def forbidden(reason: str) -> Response:
         if request.path == "/rpc":

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("radfeat.server")
@@ -85,6 +86,7 @@ class Job:
     options: Any
     weights: str
     output: str
+    kind: str = "extract"  # or "download" (weights fetched from the page)
     state: str = "queued"
     stage: str = "queued"
     done: int = 0
@@ -102,6 +104,7 @@ class Job:
     finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    run: ExtractFn | None = None  # replaces the manager's extract function for this job (downloads)
     _log: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LOG_KEEP))
     _log_count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -146,6 +149,7 @@ class Job:
             now = self.finished or time.time()
             return {
                 "job_id": self.id,
+                "kind": self.kind,
                 "state": self.state,
                 "stage": self.stage,
                 "done": self.done,
@@ -168,7 +172,14 @@ class Job:
                 "started": self.started,
                 "finished": self.finished,
                 "elapsed_s": None if self.started is None else round(now - self.started, 3),
+                **self._resume_state(),
             }
+
+    def _resume_state(self) -> dict[str, bool]:
+        """A stopped extraction whose finished rows are kept in ``<output>.partial`` can be resumed."""
+        stopped = self.kind == "extract" and self.state in ("cancelled", "failed")
+        kept = stopped and Path(self.output + ".partial").is_file()
+        return {"interrupted": bool(kept), "resumable": bool(kept)}
 
 
 def _default_extract(options: Any, **kwargs: Any) -> Any:
@@ -186,8 +197,13 @@ class JobManager:
         self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def start(self, options: Any, *, weights: str, output: str) -> Job:
-        """Queue ``options`` for extraction in a new thread; :class:`JobBusy` if it would clash."""
+    def start(self, options: Any, *, weights: str, output: str, kind: str = "extract",
+              run: ExtractFn | None = None) -> Job:
+        """Queue ``options`` for extraction in a new thread; :class:`JobBusy` if it would clash.
+
+        ``run`` (with ``kind``) replaces the extract function for this one job: a weights download
+        is a job like any other (progress, cancel) and clashes with runs of the same weights.
+        """
         with self._lock:
             for other in self._jobs.values():
                 if not other.active:
@@ -198,8 +214,8 @@ class JobManager:
                 if other.output == output:
                     raise JobBusy(other, f"A job is already writing {output} ({other.id}); "
                                          "wait for it or cancel it first")
-            job = Job(id=secrets.token_hex(6), options=options, weights=weights, output=output)
-            job.add_log(f"Queued extraction with weights '{weights}' to {output}")
+            job = Job(id=secrets.token_hex(6), options=options, weights=weights, output=output, kind=kind, run=run)
+            job.add_log(f"Queued {'extraction' if kind == 'extract' else kind} with weights '{weights}' to {output}")
             self._jobs[job.id] = job
             self._trim()
             job.thread = threading.Thread(target=self._run, args=(job,), name=f"radfeat-job-{job.id}", daemon=True)
@@ -220,10 +236,10 @@ class JobManager:
                 job.state, job.stage, job.finished = "cancelled", "cancelled", time.time()
                 return
             job.state, job.stage = "running", "starting"
-        job.add_log("Extraction started")
+        job.add_log("Extraction started" if job.kind == "extract" else f"{job.kind.capitalize()} started")
         state, summary, error, problems = "failed", None, None, None
         try:
-            result = self._extract(job.options, progress=job.on_progress, cancel=job.cancel, log=job.add_log)
+            result = (job.run or self._extract)(job.options, progress=job.on_progress, cancel=job.cancel, log=job.add_log)
             summary = _summary_dict(result)
             cancelled = bool(summary and summary.get("cancelled"))
             state = "cancelled" if cancelled else "done"
@@ -255,10 +271,13 @@ class JobManager:
                         job.done = job.total
                     if summary.get("images_per_s") is not None:
                         job.images_per_s = float(summary["images_per_s"])
-        if state == "done":
+        if state == "done" and job.kind != "extract":
+            job.add_log(f"Finished: {job.output}")
+        elif state == "done":
             job.add_log(f"Finished: {(summary or {}).get('ok', job.done)} images, {job.failed} failed -> {job.output}")
         elif state == "cancelled":
-            job.add_log("Cancelled; the partial result is kept and the same options resume it")
+            job.add_log("Cancelled; the partial result is kept and the same options resume it" if job.kind == "extract"
+                        else "Cancelled; what was received is kept and the next try continues from it")
         else:
             job.add_log(f"Failed: {error}")
 

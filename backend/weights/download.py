@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,9 +25,14 @@ class DownloadError(RuntimeError):
     """The download failed or the file did not match its checksum."""
 
 
+class DownloadCancelled(DownloadError):
+    """The download was cancelled; what was received stays in ``<file>.part`` for the next try."""
+
+
 def fetch(ws: WeightSet, *, log: Callable[[str], None] = print,
-          on_progress: Callable[[int, int | None], None] | None = None, timeout: float = 60.0) -> Path:
-    """Download ``ws`` if needed and return the verified local path."""
+          on_progress: Callable[[int, int | None], None] | None = None, timeout: float = 60.0,
+          cancel: threading.Event | None = None) -> Path:
+    """Download ``ws`` if needed and return the verified local path (``cancel``: stop, keep the ``.part``)."""
     dest = ws.path
     if dest.is_file():
         return dest
@@ -59,6 +65,10 @@ def fetch(ws: WeightSet, *, log: Callable[[str], None] = print,
             with open(part, "ab" if have else "wb") as fh:
                 done = have
                 for block in resp.iter_content(CHUNK):
+                    if cancel is not None and cancel.is_set():
+                        fh.flush()
+                        raise DownloadCancelled(f"download of {ws.name} cancelled after {done} bytes; "
+                                                "the next try continues from there")
                     fh.write(block)
                     done += len(block)
                     if on_progress:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,52 +115,39 @@ def import_folder(folder: Path | str, *, log: Callable[[str], None] = print,
     Raises ``ValueError`` when ``folder`` is not a folder.  Files are rejected (reported, not
     raised) when they fail verification; a rejected file never replaces one already installed.
     """
-    from radfeat.weights.digest import sha256_file
-    from radfeat.weights.export import weights_sha256
-
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ValueError(f"Not a folder: {folder}")
+    return import_paths([folder], log=log, catalog=catalog)
+
+
+def import_paths(paths: Iterable[Path | str], *, log: Callable[[str], None] = print,
+                 catalog: Catalog | None = None) -> ImportReport:
+    """:func:`import_folder` for a mix of folders (searched recursively) and single files.
+
+    A file counts only when its name is a catalog entry's ``file`` (or an ONNX export's); the
+    page's import button and ``radfeat models import`` share this.
+    """
+    paths = [Path(p).expanduser() for p in paths]
     catalog = catalog or Catalog()
     by_file = {ws.file: ws for ws in catalog.entries() if ws.source == "catalog"}
-    report = ImportReport(folder)
+    report = ImportReport(paths[0] if len(paths) == 1 else Path(os.path.commonpath(paths)) if paths else Path("."))
     onnx_found: dict[str, Path] = {}
     chosen: dict[str, str] = {}  # weight set name -> sha256 of the accepted file
-    for path in _walk(folder):
+    files = (f for p in paths for f in (_walk(p) if p.is_dir() else [p]))
+    for path in files:
         if path.suffix == ".onnx":
             onnx_found.setdefault(path.name, path)
             continue
         ws = by_file.get(path.name)
         if ws is None or path.is_symlink() and not path.is_file():
             continue
-        sha = sha256_file(path)
-        if ws.name in chosen:  # the same file twice (e.g. a copy in two sub-folders)
-            if sha != chosen[ws.name]:
-                log(f"{ws.name}: ignoring {path}: a different file of that name was already imported")
-            continue
-        problem = _verify(ws, path, sha)
-        if problem:
-            report.results.append(ImportResult(ws.name, path, REJECTED, sha, problem))
-            log(f"{ws.name}: rejected {path}: {problem}")
-            continue
-        chosen[ws.name] = sha
-        dest = ws.path
-        if dest.is_file() and (_same_file(dest, path) or weights_sha256(ws) == sha):
-            report.results.append(ImportResult(ws.name, path, PRESENT, sha))
-            log(f"{ws.name}: already installed (sha256 {sha})")
-            continue
-        replaced = dest.is_file()
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(path, tmp)
-        weights_sha256(ws)  # cache the digest beside the file (export keys on it)
-        note = "" if ws.sha256 else " — no checksum in the catalog; pin it with $RADFEAT_CATALOG if you like"
-        report.results.append(ImportResult(ws.name, path, IMPORTED, sha, "replaced" if replaced else ""))
-        log(f"{ws.name}: {'replaced the installed file with' if replaced else 'imported'} {path.name} "
-            f"(sha256 {sha}){note}")
+        _import_file(ws, path, chosen, report, log)
 
     report.exports = _import_exports(catalog, chosen, onnx_found, log)
+    where = ", ".join(str(p) for p in paths)
     if not report.results:
-        log(f"No weight files found in {folder}. Expected file names, one per weight set:")
+        log(f"No weight files found in {where}. Expected file names, one per weight set:")
         for ws in by_file.values():
             log(f"  {ws.file}  ({ws.name})")
     else:
@@ -168,6 +155,38 @@ def import_folder(folder: Path | str, *, log: Callable[[str], None] = print,
             f"{len([r for r in report.results if r.status == PRESENT])} already present, "
             f"{len(report.rejected)} rejected, {len(report.exports)} ONNX export(s) copied")
     return report
+
+
+def _import_file(ws: WeightSet, path: Path, chosen: dict[str, str], report: ImportReport,
+                 log: Callable[[str], None]) -> None:
+    """Verify one candidate file for ``ws`` and copy it into the home folder (atomically)."""
+    from radfeat.weights.digest import sha256_file
+    from radfeat.weights.export import weights_sha256
+
+    sha = sha256_file(path)
+    if ws.name in chosen:  # the same file twice (e.g. a copy in two sub-folders)
+        if sha != chosen[ws.name]:
+            log(f"{ws.name}: ignoring {path}: a different file of that name was already imported")
+        return
+    problem = _verify(ws, path, sha)
+    if problem:
+        report.results.append(ImportResult(ws.name, path, REJECTED, sha, problem))
+        log(f"{ws.name}: rejected {path}: {problem}")
+        return
+    chosen[ws.name] = sha
+    dest = ws.path
+    if dest.is_file() and (_same_file(dest, path) or weights_sha256(ws) == sha):
+        report.results.append(ImportResult(ws.name, path, PRESENT, sha))
+        log(f"{ws.name}: already installed (sha256 {sha})")
+        return
+    replaced = dest.is_file()
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(path, tmp)
+    weights_sha256(ws)  # cache the digest beside the file (export keys on it)
+    note = "" if ws.sha256 else " — no checksum in the catalog; pin it with $RADFEAT_CATALOG if you like"
+    report.results.append(ImportResult(ws.name, path, IMPORTED, sha, "replaced" if replaced else ""))
+    log(f"{ws.name}: {'replaced the installed file with' if replaced else 'imported'} {path.name} "
+        f"(sha256 {sha}){note}")
 
 
 def _import_exports(catalog: Catalog, chosen: dict[str, str], onnx_found: dict[str, Path],

@@ -1,0 +1,175 @@
+"""2-D projections of a result table for the dataset view: exact PCA, optional UMAP.
+
+PCA is computed from the covariance matrix, streaming: one pass over the chosen
+columns accumulates the column sums and ``XᵀX`` of shifted data (float32 products
+summed in float64; the shift by the first chunk's mean keeps the centring exact), a
+symmetric eigendecomposition gives the components, and a second pass projects the rows.
+Memory is one chunk plus a ``d × d`` matrix, whatever the row count; the answer is the
+same as an exact (full SVD) PCA up to floating-point rounding.  Signs follow
+scikit-learn's convention: in each component the entry of largest magnitude is positive,
+so the picture does not flip between runs.
+
+UMAP runs only when the optional ``umap-learn`` package is installed (on the first 50
+principal components, seeded); PCA never needs it.
+
+Results are cached in memory per file version (path, size, mtime), method and column
+set, in a small LRU, so the page can page through the points cheaply.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from radfeat.output.tabular import column_kinds, file_key, iter_columns, table_shape
+
+METHODS = ("pca", "umap")
+COLUMN_SETS = ("dense", "all")
+CACHE_ENTRIES = 4
+UMAP_PCA_DIMS = 50
+
+
+class ProjectionError(ValueError):
+    """The table cannot be projected as asked (no numeric columns, UMAP not installed, …)."""
+
+
+@dataclass(frozen=True)
+class Projection:
+    method: str
+    points: np.ndarray  # n × 2, float32, in table row order
+    columns: tuple[str, ...]
+    explained_variance: tuple[float, ...] = ()
+    explained_variance_ratio: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Pca:
+    mean: np.ndarray  # d, float64
+    components: np.ndarray  # k × d, float64, rows of unit length
+    explained_variance: np.ndarray  # k
+    total_variance: float
+    rows: int
+
+
+def projected_columns(columns: Sequence[str], which: str) -> list[str]:
+    """The numeric columns a projection uses: the model's features (``dense``) or every numeric one."""
+    kinds = column_kinds(columns)
+    numeric = [c for c in columns if kinds[c] in ("feature", "prediction", "fractal")]
+    dense = [c for c in numeric if kinds[c] == "feature"]
+    return dense if which == "dense" and dense else numeric
+
+
+def _flip_signs(components: np.ndarray) -> np.ndarray:
+    """Largest-magnitude entry of each component positive (scikit-learn's ``svd_flip`` on components)."""
+    idx = np.argmax(np.abs(components), axis=1)
+    signs = np.sign(components[np.arange(components.shape[0]), idx])
+    signs[signs == 0] = 1.0
+    return components * signs[:, None]
+
+
+def _chunks(path: Path, columns: Sequence[str]):
+    for batch in iter_columns(path, columns, numeric=True):
+        block = np.column_stack([batch.column(i).to_numpy(zero_copy_only=False) for i in range(batch.num_columns)])
+        yield np.asarray(block, dtype=np.float32)
+
+
+def fit_pca(path: str | Path, columns: Sequence[str], k: int = 2) -> Pca:
+    """Mean, top ``k`` components and their variances of ``columns`` (one streaming pass)."""
+    d = len(columns)
+    shift: np.ndarray | None = None
+    total = np.zeros(d, dtype=np.float64)
+    gram = np.zeros((d, d), dtype=np.float64)
+    n = 0
+    for block in _chunks(Path(path), columns):
+        if shift is None:
+            shift = np.nan_to_num(np.nanmean(block, axis=0, dtype=np.float64)).astype(np.float32)
+        centred = block - shift
+        np.nan_to_num(centred, copy=False)  # a missing value counts as the (shifted) mean
+        total += centred.sum(axis=0, dtype=np.float64)
+        gram += centred.T @ centred  # float32 product, summed in float64
+        n += block.shape[0]
+    if n < 2:
+        raise ProjectionError("A projection needs at least 2 rows")
+    mean_shifted = total / n
+    cov = (gram - n * np.outer(mean_shifted, mean_shifted)) / (n - 1)
+    values, vectors = np.linalg.eigh(cov)
+    order = np.argsort(values)[::-1][:k]
+    comps = _flip_signs(vectors[:, order].T)
+    variances = np.clip(values[order], 0.0, None)
+    return Pca(shift.astype(np.float64) + mean_shifted, comps, variances, float(max(np.trace(cov), 0.0)), n)
+
+
+def transform(path: str | Path, columns: Sequence[str], pca: Pca) -> np.ndarray:
+    """Every row of ``columns`` projected on the components (second streaming pass)."""
+    out = np.empty((pca.rows, pca.components.shape[0]), dtype=np.float32)
+    comps = pca.components.T.astype(np.float32)
+    mean = pca.mean.astype(np.float32)
+    at = 0
+    for block in _chunks(Path(path), columns):
+        centred = np.nan_to_num(block - mean, copy=False)
+        out[at:at + block.shape[0]] = centred @ comps
+        at += block.shape[0]
+    if at != pca.rows:
+        raise ProjectionError("The table changed while it was being read; try again")
+    return out
+
+
+def _umap(path: Path, columns: Sequence[str]) -> np.ndarray:
+    try:
+        import umap
+    except ImportError:
+        raise ProjectionError("UMAP needs the optional package umap-learn (pip install umap-learn); "
+                              "PCA works without it") from None
+    pca = fit_pca(path, columns, k=min(UMAP_PCA_DIMS, len(columns)))
+    reduced = transform(path, columns, pca)
+    return umap.UMAP(n_components=2, random_state=0).fit_transform(reduced).astype(np.float32)
+
+
+def compute(path: str | Path, method: str = "pca", which: str = "dense") -> Projection:
+    """Project the table at ``path`` to 2-D (no cache; see :func:`projection`)."""
+    path = Path(path)
+    if method not in METHODS:
+        raise ProjectionError(f"Projection method must be one of: {', '.join(METHODS)}")
+    if which not in COLUMN_SETS:
+        raise ProjectionError(f"Columns must be one of: {', '.join(COLUMN_SETS)}")
+    columns = projected_columns(table_shape(path).columns, which)
+    if not columns:
+        raise ProjectionError(f"{path.name} has no numeric feature columns to project")
+    if method == "umap":
+        return Projection("umap", _umap(path, columns), tuple(columns))
+    pca = fit_pca(path, columns, k=min(2, len(columns)))
+    points = transform(path, columns, pca)
+    if points.shape[1] < 2:  # a single column: the second axis is 0
+        points = np.column_stack([points, np.zeros(len(points), dtype=np.float32)])
+    ratio = pca.explained_variance / pca.total_variance if pca.total_variance > 0 else pca.explained_variance * 0
+    return Projection("pca", points, tuple(columns), tuple(map(float, pca.explained_variance)),
+                      tuple(map(float, ratio)))
+
+
+_cache: collections.OrderedDict[tuple, Projection] = collections.OrderedDict()
+_cache_lock = threading.Lock()
+_compute_lock = threading.Lock()  # one projection at a time: two would only share the same cores
+
+
+def projection(path: str | Path, method: str = "pca", which: str = "dense") -> Projection:
+    """:func:`compute`, cached per file version, method and column set (small in-memory LRU)."""
+    key = (*file_key(Path(path)), method, which)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    with _compute_lock:
+        with _cache_lock:  # computed by another request while this one waited
+            if key in _cache:
+                return _cache[key]
+        result = compute(path, method, which)
+        with _cache_lock:
+            _cache[key] = result
+            while len(_cache) > CACHE_ENTRIES:
+                _cache.popitem(last=False)
+    return result

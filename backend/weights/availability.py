@@ -1,0 +1,101 @@
+"""Which weight sets this machine can run now, a usable default, and whether a download would work.
+
+* :func:`available` — the weights file is in ``$RADFEAT_HOME`` (downloaded, imported or added);
+* :func:`origin` — ``catalog`` (TorchXRayVision's published sets), ``user`` (a user's own
+  checkpoint) or ``onnx`` (a user's ONNX model), so the page never calls a user's file "downloaded";
+* :func:`usable_default` — the weight set a run of an extraction type should use when the
+  requested (or catalog default) one is missing here;
+* :func:`probe` — one small HEAD (or 1-byte range) request to the weight set's URL, at most a
+  few seconds, nothing downloaded: can the page offer a download?
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from radfeat.weights.catalog import Catalog, WeightSet
+
+PROBE_TIMEOUT = 5.0
+
+
+def available(ws: WeightSet) -> bool:
+    return ws.downloaded
+
+
+def origin(ws: WeightSet) -> str:
+    if ws.source == "catalog":
+        return "catalog"
+    return "onnx" if ws.architecture == "onnx" else "user"
+
+
+def _fits(ws: WeightSet, kind: str) -> bool:
+    from radfeat.options import type_of
+
+    return type_of(ws.architecture) == ("densenet" if kind == "saliency" else kind)
+
+
+def usable_default(kind: str = "densenet", catalog: Catalog | None = None) -> str | None:
+    """The preferred weight set for ``kind`` that is present here, or None when none is.
+
+    Preference: the catalog's own default for the type, then the other catalog sets in catalog
+    order, then the user's registered ones.
+    """
+    from radfeat.options import DEFAULT_ENCODER
+
+    if kind == "fractal":
+        return None
+    catalog = catalog or Catalog()
+    preferred = {"densenet": catalog.default, "saliency": catalog.default, "encoder": DEFAULT_ENCODER}.get(kind)
+    entries = catalog.entries()
+    ordered = ([ws for ws in entries if ws.name == preferred] + [ws for ws in entries if ws.source == "catalog"]
+               + [ws for ws in entries if ws.source != "catalog"])
+    return next((ws.name for ws in ordered if _fits(ws, kind) and available(ws)), None)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    name: str
+    reachable: bool
+    size: int | None
+    message: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "reachable": self.reachable, "size": self.size, "message": self.message}
+
+
+def _size_of(resp) -> int | None:
+    rng = resp.headers.get("Content-Range", "")
+    if "/" in rng and rng.rsplit("/", 1)[1].isdigit():
+        return int(rng.rsplit("/", 1)[1])
+    length = resp.headers.get("Content-Length")
+    return int(length) if length and length.isdigit() and resp.status_code == 200 else None
+
+
+def probe(ws: WeightSet, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
+    """Ask the weight set's server whether the file is there (HEAD, else a 1-byte GET); nothing is saved."""
+    import requests
+
+    if not ws.url:
+        return ProbeResult(ws.name, False, None, f"'{ws.name}' has no download address; import its weight file")
+    host = urlsplit(ws.url).netloc or ws.url
+    try:
+        resp = requests.head(ws.url, allow_redirects=True, timeout=timeout)
+        if resp.status_code >= 400:  # some servers refuse HEAD: ask for the first byte instead
+            with requests.get(ws.url, headers={"Range": "bytes=0-0"}, stream=True, allow_redirects=True,
+                              timeout=timeout) as resp:
+                pass
+    except requests.Timeout:
+        return ProbeResult(ws.name, False, None, f"{host} did not answer within {timeout:g} s (no network here?); "
+                                                 "import the weight file instead")
+    except requests.ConnectionError:
+        return ProbeResult(ws.name, False, None, f"Cannot reach {host} (no network here?); "
+                                                 "import the weight file instead")
+    except requests.RequestException as exc:
+        return ProbeResult(ws.name, False, None, f"Cannot ask {host} for {ws.name}: {exc}")
+    if resp.status_code >= 400:
+        return ProbeResult(ws.name, False, None, f"{host} answered HTTP {resp.status_code} for {ws.name}; "
+                                                 "import the weight file instead")
+    size = _size_of(resp) or ws.size
+    words = f" ({size / 1e6:.0f} MB)" if size else ""
+    return ProbeResult(ws.name, True, size, f"{ws.name} can be downloaded from {host}{words}")
