@@ -126,7 +126,7 @@ def test_bad_files_are_reported_and_run_goes_on(tmp_path, tiny_weights, make_pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--prefix", "img_1"], "Column prefix may contain only letters and digits"),
+        (["--prefix", "img-1"], "Column prefix may contain only letters, digits and underscores"),
         (["--filename", "bad name.csv"], "File name must be letters, digits or underscores"),
         (["--depth", "0"], "Folder depth must be a whole number of at least 1"),
         (["--depth", "two"], "Folder depth must be a whole number of at least 1"),
@@ -154,7 +154,7 @@ def test_missing_input_and_empty_folder(tmp_path, tiny_weights):
     assert proc.returncode == 2 and "Input folder not found" in proc.stderr
     (tmp_path / "empty" / "p1").mkdir(parents=True)
     proc = radfeat("extract", str(tmp_path / "empty"), "--weights", tiny_weights, check=False)
-    assert proc.returncode == 2 and "No JPG or PNG images found 1 folder level below" in proc.stderr
+    assert proc.returncode == 2 and "No JPG, PNG or DICOM images found 1 folder level below" in proc.stderr
 
 
 def test_full_densenet121_columns(tmp_path, radfeat_home, make_patients):

@@ -167,7 +167,7 @@ def test_failed_job_keeps_its_error(plain: tuple, tmp_path: Path, tiny_weights: 
     job = rpc("start_extraction", options={"input": str(empty), "weights": tiny_weights})
     final = rpc.wait(job["job_id"])
     assert final["state"] == "failed" and final["summary"] is None
-    assert "No JPG or PNG images found" in final["error"]
+    assert "No JPG, PNG or DICOM images found" in final["error"]
     assert final["problems"] == [{"field": "input", "message": final["error"]}]
     assert any(line.startswith("Failed:") for line in final["log"])
     assert "Traceback" not in json.dumps(final)

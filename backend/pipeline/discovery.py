@@ -1,4 +1,4 @@
-"""Finding the images: patient folders (and admission sub-folders) of JPG/PNG files.
+"""Finding the images: patient folders (and admission sub-folders) of JPG/PNG/DICOM files.
 
 ``depth`` N means images sit N folder levels below the input folder; the names of
 those N folders become the ``level_1 … level_N`` columns.  Order is deterministic
@@ -16,6 +16,18 @@ from pathlib import Path
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
+def is_image_file(path: str | Path) -> bool:
+    """The one rule for "is this an image radfeat reads": JPG/PNG/DICOM by extension (any case), or an
+    extension-less (or UID-named, ``1.2.840.….7``) file with the DICOM preamble.  Hidden files never are.
+    """
+    from radfeat.pipeline.dicom import is_dicom
+
+    name = os.path.basename(path)
+    if name.startswith("."):
+        return False
+    return name.lower().endswith(IMAGE_SUFFIXES) or is_dicom(path)
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """One image and the folder names above it."""
@@ -23,6 +35,7 @@ class ImageRef:
     path: Path
     levels: tuple[str, ...]
     filename: str
+    tags: tuple[str, ...] = field(default=(), compare=False)  # DICOM tag cells (--dicom-tags), after filename
 
     @property
     def key(self) -> str:
@@ -103,7 +116,7 @@ def discover(root: str | Path, depth: int = 1, select: Iterable[str] | None = No
             result.problems.append((str(folder), f"cannot list folder ({exc.strerror or exc})"))
             continue
         for entry in entries:
-            if entry.name.startswith(".") or not entry.name.lower().endswith(IMAGE_SUFFIXES):
+            if not is_image_file(entry.path):
                 continue
             try:
                 if not entry.is_file(follow_symlinks=True):
