@@ -38,7 +38,6 @@ DEFAULT_STEMS = {"densenet": "image_extracted_features", "encoder": "image_extra
                  "saliency": "image_saliency_maps"}
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_]+")  # MEDomics' own rule (^[a-zA-Z0-9_]+$)
-_VIEW_RE = re.compile(r"[A-Za-z]{1,16}")
 DEFAULT_DICOM_DATE_COLUMN = "date"
 _NAME_RE = {fmt: re.compile(rf"[A-Za-z0-9_]+\.{fmt}") for fmt in FORMATS}
 
@@ -258,7 +257,9 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
         add("batch_size", "Batch size must be a whole number between 1 and 1024")
     if opts.threads is not None and (not _is_int(opts.threads) or opts.threads < 1):
         add("threads", "Threads must be a whole number of at least 1")
-    problems.extend(validate_dicom(opts))
+    from radfeat.pipeline.headers import dicom_problems
+
+    problems.extend(dicom_problems(opts))
     if opts.master_table is not None:
         if kind == "saliency":
             add("master_table", "Master table is not available for saliency maps (the result lists image files)")
@@ -319,35 +320,6 @@ def _saliency_problems(opts: ExtractOptions, ws: Any) -> list[Problem]:
 def saliency_pathologies(opts: ExtractOptions, ws: Any) -> list[str]:
     """The pathologies a saliency run maps: the chosen ones, else every label the weight set was trained for."""
     return list(ws.trained_labels) if opts.pathologies is None else list(opts.pathologies)
-
-
-def validate_dicom(opts: ExtractOptions) -> list[Problem]:
-    """--dicom-tags (keywords of pydicom's dictionary, no sequences or binary data), --views, --dicom-voi-lut."""
-    problems: list[Problem] = []
-    tags = opts.dicom_tags
-    if tags is not None:
-        if not isinstance(tags, list) or not tags:
-            problems.append(Problem("dicom_tags", "Choose at least one DICOM tag (e.g. PatientID,StudyDate)"))
-        else:
-            from radfeat.pipeline.dicom import tag_problem
-
-            for tag in tags:
-                msg = tag_problem(tag)
-                if msg:
-                    problems.append(Problem("dicom_tags", msg))
-            twice = sorted({t for t in tags if isinstance(t, str) and tags.count(t) > 1})
-            if twice:
-                problems.append(Problem("dicom_tags", f"DICOM tag '{', '.join(twice)}' is listed more than once"))
-            if opts.master_table is not None:
-                problems.append(Problem("dicom_tags", "DICOM tag columns are not available in a master table "
-                                                      "(MEDprofiles reads only numbers after the date)"))
-    views = opts.views
-    if views is not None and (not isinstance(views, list) or not views
-                              or not all(isinstance(v, str) and _VIEW_RE.fullmatch(v) for v in views)):
-        problems.append(Problem("views", "Views must be DICOM ViewPosition codes such as PA, AP, LL"))
-    if not isinstance(opts.dicom_voi_lut, bool):
-        problems.append(Problem("dicom_voi_lut", "DICOM VOI LUT must be true or false"))
-    return problems
 
 
 def master_date_column(mt: MasterTableOptions) -> str:

@@ -9,13 +9,24 @@ options ask for it (patient identifiers are sensitive).
 from __future__ import annotations
 
 import dataclasses
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from radfeat.options import ExtractOptions
-from radfeat.pipeline.dicom import DATE_TAGS, PATIENT_TAG, VIEW_TAG, header_datetime, is_dicom, read_tags
+from radfeat.options import ExtractOptions, Problem
+from radfeat.pipeline.dicom import (
+    DATE_TAGS,
+    PATIENT_TAG,
+    VIEW_TAG,
+    header_datetime,
+    is_dicom,
+    read_tags,
+    tag_problem,
+)
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import ImageError
+
+_VIEW_RE = re.compile(r"[A-Za-z]{1,16}")
 
 
 @dataclass
@@ -24,6 +35,33 @@ class HeaderPass:
     skipped: list[tuple[ImageRef, str]] = field(default_factory=list)  # not a chosen view, with the reason
     dates: dict[str, str] = field(default_factory=dict)  # image key → date from the header ("" when none)
     patients: dict[str, str] = field(default_factory=dict)  # image key → PatientID
+
+
+def dicom_problems(opts: ExtractOptions) -> list[Problem]:
+    """--dicom-tags (keywords of pydicom's dictionary, no sequences or binary data), --views, --dicom-voi-lut."""
+    problems: list[Problem] = []
+    tags = opts.dicom_tags
+    if tags is not None:
+        if not isinstance(tags, list) or not tags:
+            problems.append(Problem("dicom_tags", "Choose at least one DICOM tag (e.g. PatientID,StudyDate)"))
+        else:
+            for tag in tags:
+                msg = tag_problem(tag)
+                if msg:
+                    problems.append(Problem("dicom_tags", msg))
+            twice = sorted({t for t in tags if isinstance(t, str) and tags.count(t) > 1})
+            if twice:
+                problems.append(Problem("dicom_tags", f"DICOM tag '{', '.join(twice)}' is listed more than once"))
+            if opts.master_table is not None:
+                problems.append(Problem("dicom_tags", "DICOM tag columns are not available in a master table "
+                                                      "(MEDprofiles reads only numbers after the date)"))
+    views = opts.views
+    if views is not None and (not isinstance(views, list) or not views
+                              or not all(isinstance(v, str) and _VIEW_RE.fullmatch(v) for v in views)):
+        problems.append(Problem("views", "Views must be DICOM ViewPosition codes such as PA, AP, LL"))
+    if not isinstance(opts.dicom_voi_lut, bool):
+        problems.append(Problem("dicom_voi_lut", "DICOM VOI LUT must be true or false"))
+    return problems
 
 
 def needed_tags(opts: ExtractOptions) -> list[str]:
