@@ -138,3 +138,31 @@ def test_dicom_options_are_refused_with_the_same_words(tmp_path, tiny_weights):
                     "Views must be DICOM ViewPosition codes such as PA, AP, LL"}
     for m in msgs:
         assert m in proc.stderr
+
+
+def test_dicom_over_rpc_with_tags_views_and_thumbnail(tiny_weights, tiny_checkpoint, workspace, tmp_path):
+    from test_server_jobs import serving
+
+    root = tmp_path / "pacs"
+    make_dicom(root / "p1" / "IM0001", bits=12, photometric="MONOCHROME1", window=(1500.0, 2000.0), seed=7)
+    make_dicom(root / "p1" / "IM0002", view="LL", seed=8)
+    Image.new("L", (64, 64), 90).save(root / "p1" / "photo.png")
+    options = {"input": str(root), "weights": tiny_weights, "dicom_tags": ["PatientID", "StudyDate"],
+               "views": ["PA"], "dicom_voi_lut": True, "filename": "pacs.csv"}
+    with serving(workspace) as (_, rpc):
+        bad = rpc("validate_options", options={**options, "dicom_tags": ["Bogus"]})
+        assert bad["problems"] == [{"field": "dicom_tags", "message": "Unknown DICOM tag keyword 'Bogus' (keywords "
+                                                                      "are case-sensitive, e.g. PatientID, StudyDate)"}]
+        started = rpc("start_extraction", options=options)
+        final = rpc.wait(started["job_id"], timeout=120)
+        assert final["state"] == "done", final
+        assert final["summary"]["ok"] == 1 and final["summary"]["skipped"] == 2 and final["summary"]["failed"] == 0
+        page = rpc("read_table", path=final["output"])
+        assert page["columns"][:4] == ["level_1", "filename", "PatientID", "StudyDate"]
+        assert page["rows"][0][:4] == ["p1", "IM0001", "P001", "20240131"]
+        thumb = rpc("thumbnail", path=str(root / "p1" / "IM0001"), size=32)
+        assert thumb["data_url"].startswith("data:image/png;base64,") and thumb["original_width"] == 70
+    model = load_xrv_model(tiny_checkpoint)
+    _, ref_preds = xrv_outputs(model, xrv_dicom_input(root / "p1" / "IM0001", voi_lut=True))
+    got = np.array([v for c, v in zip(page["columns"], page["rows"][0], strict=True) if "_predictions_" in c])
+    assert np.max(np.abs(got - ref_preds)) <= 1e-5

@@ -346,7 +346,10 @@ def read_page(path: str | Path, offset: int = 0, limit: int = 50) -> dict[str, A
     else:
         with open(path, "rb") as fh:
             total = max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) - 1)
-        df = pd.read_csv(path, skiprows=range(1, offset + 1), nrows=limit, dtype={"filename": str},
+        with open(path, encoding="utf-8", newline="") as fh:
+            names = next(csv.reader(fh), [])
+        text = {c: str for c in names if c == "filename" or c.isalnum()}  # DICOM tag cells stay text (0042, dates)
+        df = pd.read_csv(path, skiprows=range(1, offset + 1), nrows=limit, dtype=text,
                          keep_default_na=False, na_values=["", "nan", "NaN"])
         columns = list(df.columns)
     rows = [[_jsonable(v) for v in row] for row in df.itertuples(index=False, name=None)]
