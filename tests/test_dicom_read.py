@@ -143,3 +143,17 @@ def test_headers_are_read_without_pixels_and_dates_are_iso(tmp_path):
     assert tag_problem("PatientID") is None
     assert "Unknown DICOM tag keyword 'patientid'" in tag_problem("patientid")
     assert "sequence or binary" in tag_problem("PixelData")
+
+
+def test_every_reader_takes_dicoms(tmp_path):
+    """Fractal features and 3-channel ONNX models read DICOMs too: grey scaled to 8 bits by the full scale."""
+    from radfeat.extractors.fractal_math import load_rgb
+    from radfeat.extractors.onnx_model import load_image
+
+    path = make_dicom(tmp_path / "IM0001", bits=12, photometric="MONOCHROME1", compress="rle")
+    pixels, maxval = read_gray(path)
+    grey = np.rint(pixels.astype(np.float64) * (255.0 / maxval)).astype(np.uint8)
+    rgb = load_rgb(path)
+    assert rgb.shape == (*pixels.shape, 3) and np.array_equal(rgb[:, :, 1], grey)
+    one = load_image(path, 1, 32, "none")
+    assert one.shape[:2] == (32, 32)
