@@ -40,12 +40,12 @@ def _lenient_int(value: str) -> int | str:
 
 
 def _add_extract_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="folder of patient folders of JPG/PNG images")
+    p.add_argument("input", help="folder of patient folders of JPG/PNG/DICOM images")
     p.add_argument("--depth", type=_lenient_int, default=1, help="folder levels between INPUT and the images (default 1)")
     p.add_argument("--select", nargs="+", metavar="FOLDER", help="only these folders at that depth (relative paths)")
     p.add_argument("--weights", help="weight set name (default densenet121-res224-chex); see 'radfeat models list'")
     p.add_argument("--features", default="dense,predictions", help="dense, predictions or both (comma-separated)")
-    p.add_argument("--prefix", default=DEFAULT_PREFIX, help="column prefix, letters and digits (default img)")
+    p.add_argument("--prefix", default=DEFAULT_PREFIX, help="column prefix, letters, digits and _ (default img)")
     p.add_argument("--filename", default=None, help=f"output file name (default {DEFAULT_FILENAME})")
     p.add_argument("--output", help="full output path (overrides --workspace/--filename)")
     p.add_argument("--workspace", default=".", help="MEDomics workspace; table goes to DATA/extracted_features/")
@@ -67,6 +67,11 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
                    help="saliency: labels to map, comma-separated (default: all the weight set was trained for)")
     t.add_argument("--styles", default=",".join(SALIENCY_STYLES),
                    help=f"saliency: PNG styles, comma-separated (default {','.join(SALIENCY_STYLES)})")
+    d = p.add_argument_group("DICOM")
+    d.add_argument("--dicom-tags", default=None, metavar="TAGS",
+                   help="header columns after filename, e.g. PatientID,StudyDate,ViewPosition (empty for non-DICOM)")
+    d.add_argument("--views", default=None, help="keep only images whose ViewPosition is one of these, e.g. PA,AP")
+    d.add_argument("--dicom-voi-lut", action="store_true", help="apply the VOI LUT / window (read_xray_dcm voi_lut=True)")
     mt = p.add_argument_group("master table (MEDprofiles layout)")
     mt.add_argument("--master-table", action="store_true", help="join rows to a CSV of image dates")
     mt.add_argument("--dates", help="CSV mapping image file names to dates")
@@ -74,6 +79,9 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
     mt.add_argument("--date-column", help="column of --dates holding dates")
     mt.add_argument("--patient-level", type=_lenient_int, default=1, help="folder level that is the patient (1..depth)")
     mt.add_argument("--patient-id-int", action="store_true", help="turn p123 into 123")
+    mt.add_argument("--dates-from-dicom", action="store_true",
+                    help="each image's date from its DICOM header (AcquisitionDateTime, else StudyDate+StudyTime)")
+    mt.add_argument("--patient-from-dicom", action="store_true", help="the patient column from the PatientID tag")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -102,7 +110,8 @@ def options_from_args(a: argparse.Namespace) -> ExtractOptions:
     if a.master_table:
         master = MasterTableOptions(dates_csv=a.dates or "", filename_column=a.filename_column or "",
                                     date_column=a.date_column or "", patient_level=a.patient_level,
-                                    patient_id_int=a.patient_id_int)
+                                    patient_id_int=a.patient_id_int, dates_from_dicom=a.dates_from_dicom,
+                                    patient_from_dicom=a.patient_from_dicom)
     return ExtractOptions(
         input=a.input, depth=a.depth, select=a.select, weights=a.weights,
         features=[f.strip() for f in a.features.split(",") if f.strip()], prefix=a.prefix, filename=filename,
@@ -111,6 +120,8 @@ def options_from_args(a: argparse.Namespace) -> ExtractOptions:
         resume=not a.no_resume, type=kind, max_box=a.max_box,
         pathologies=None if a.pathologies is None else _split(a.pathologies),
         saliency_methods=_split(a.saliency_methods), styles=_split(a.styles),
+        dicom_tags=None if a.dicom_tags is None else _split(a.dicom_tags),
+        views=None if a.views is None else _split(a.views), dicom_voi_lut=a.dicom_voi_lut,
     )
 
 
@@ -160,9 +171,10 @@ def cmd_extract(a: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(f"{summary.ok} image(s) → {summary.output}  ({summary.failed} failed, {summary.resumed} resumed, "
+    skipped = f", {summary.skipped} skipped by --views" if summary.skipped else ""
+    print(f"{summary.ok} image(s) → {summary.output}  ({summary.failed} failed{skipped}, {summary.resumed} resumed, "
           f"{summary.images_per_s:.1f} images/s)")
-    if summary.failed:
+    if summary.failed or summary.skipped:
         print(f"Problems listed in {summary.errors_path}")
     if summary.master_table:
         m = summary.master_table

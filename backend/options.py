@@ -37,7 +37,8 @@ DEFAULT_STEMS = {"densenet": "image_extracted_features", "encoder": "image_extra
                  "onnx": "image_extracted_features", "fractal": "image_fractal_features",
                  "saliency": "image_saliency_maps"}
 
-_PREFIX_RE = re.compile(r"[A-Za-z0-9]+")
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_]+")  # MEDomics' own rule (^[a-zA-Z0-9_]+$)
+DEFAULT_DICOM_DATE_COLUMN = "date"
 _NAME_RE = {fmt: re.compile(rf"[A-Za-z0-9_]+\.{fmt}") for fmt in FORMATS}
 
 
@@ -64,6 +65,8 @@ class MasterTableOptions:
     date_column: str = ""
     patient_level: int = 1
     patient_id_int: bool = False
+    dates_from_dicom: bool = False  # each image's date from its DICOM header instead of the dates CSV
+    patient_from_dicom: bool = False  # the patient column from PatientID instead of the level_K folder
 
 
 @dataclass
@@ -93,6 +96,10 @@ class ExtractOptions:
     pathologies: list[str] | None = None  # saliency: trained labels to map (None: all of them)
     saliency_methods: list[str] = field(default_factory=lambda: ["gradcam"])
     styles: list[str] = field(default_factory=lambda: list(SALIENCY_STYLES))
+    # DICOM input (see radfeat.pipeline.dicom): header columns, view filter, VOI LUT
+    dicom_tags: list[str] | None = None  # tag keywords written as text columns after filename
+    views: list[str] | None = None  # keep only images whose ViewPosition is one of these
+    dicom_voi_lut: bool = False  # read_xray_dcm(voi_lut=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExtractOptions:
@@ -125,7 +132,7 @@ def validate_prefix(prefix: object) -> str | None:
     if not isinstance(prefix, str) or prefix == "":
         return "Column prefix must not be empty"
     if not _PREFIX_RE.fullmatch(prefix):
-        return "Column prefix may contain only letters and digits"
+        return "Column prefix may contain only letters, digits and underscores"
     return None
 
 
@@ -252,6 +259,9 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
         add("batch_size", "Batch size must be a whole number between 1 and 1024")
     if opts.threads is not None and (not _is_int(opts.threads) or opts.threads < 1):
         add("threads", "Threads must be a whole number of at least 1")
+    from radfeat.pipeline.headers import dicom_problems
+
+    problems.extend(dicom_problems(opts))
     if opts.master_table is not None:
         if kind == "saliency":
             add("master_table", "Master table is not available for saliency maps (the result lists image files)")
@@ -314,9 +324,25 @@ def saliency_pathologies(opts: ExtractOptions, ws: Any) -> list[str]:
     return list(ws.trained_labels) if opts.pathologies is None else list(opts.pathologies)
 
 
+def master_date_column(mt: MasterTableOptions) -> str:
+    """The master table's date column: the dates CSV's, or (dates from DICOM headers) ``date`` unless named."""
+    return mt.date_column or (DEFAULT_DICOM_DATE_COLUMN if mt.dates_from_dicom else "")
+
+
+def master_patient_column(mt: MasterTableOptions) -> str:
+    return "PatientID" if mt.patient_from_dicom else f"level_{mt.patient_level}"
+
+
 def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bool = True) -> list[Problem]:
     problems: list[Problem] = []
-    if not mt.dates_csv:
+    for key in ("dates_from_dicom", "patient_from_dicom", "patient_id_int"):
+        if not isinstance(getattr(mt, key), bool):
+            problems.append(Problem(f"master_table.{key}", f"Option '{key}' must be true or false"))
+    if mt.dates_from_dicom:
+        if mt.date_column and not _NAME_RE["csv"].fullmatch(mt.date_column + ".csv"):
+            problems.append(Problem("master_table.date_column",
+                                    "Date column name may contain only letters, digits and underscores"))
+    elif not mt.dates_csv:
         problems.append(Problem("master_table.dates_csv", "Master table needs a CSV of image dates"))
     elif check_paths and not Path(mt.dates_csv).expanduser().is_file():
         problems.append(Problem("master_table.dates_csv", f"Dates CSV not found: {mt.dates_csv}"))

@@ -1,8 +1,11 @@
 """Benchmark: TorchXRayVision's reference pipeline vs radfeat, side by side on the same JPGs.
 
 Prints images/s for
-  (a) the reference pipeline as the MEDomics app runs it: skimage read, xrv normalise, crop,
-      skimage resize, torch eager ``features2`` and ``forward`` separately, one image at a time;
+  (a) TorchXRayVision's reference pipeline (what radfeat's default ``xrv`` mode equals): skimage read,
+      xrv normalise, centre crop, skimage resize, torch eager ``features2`` and ``forward`` separately,
+      one image at a time, the model loaded once.  (The MEDomics app differs: it resizes the whole
+      image with ``cv2.resize`` INTER_AREA, radfeat's ``--preprocess medomics``, and rebuilds the model
+      for every image, so it is slower than (a)).
   (b) radfeat end to end: ``radfeat extract`` on the same files to a CSV (a fresh process);
   (c) radfeat inference alone: ONNX Runtime on ready 224×224 tensors;
   (d) radfeat decode + preprocessing alone, on all cores;

@@ -71,7 +71,25 @@ from radfeat.synthetic import make_dataset, random_checkpoint
 work = Path(sys.argv[1])
 random_checkpoint(work / "tiny.pt", seed=3, small=True)
 paths = make_dataset(work / "images", n_patients=3, per_folder=2, depth=1, size=(320, 256), seed=5)
-print(f"{len(paths)} images, checkpoint {(work / 'tiny.pt').stat().st_size} bytes")
+# two compressed DICOMs (RLE, extension-less; JPEG 2000): the bundle must carry pydicom's decoders and the
+# pylibjpeg plugins it finds through entry points, or these rows go missing and the tables below differ
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless, generate_uid
+
+for name, uid, plugin in (("IM0001", RLELossless, ""), ("j2k.dcm", JPEG2000Lossless, "pylibjpeg")):
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    arr = np.random.default_rng(len(name)).integers(0, 4096, (256, 200), dtype=np.uint16)
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 256, 200, 1, "MONOCHROME1"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = arr.tobytes()
+    ds.compress(uid, encoding_plugin=plugin)
+    ds.save_as(paths[0].parent / name, enforce_file_format=True)
+print(f"{len(paths)} images + 2 DICOMs, checkpoint {(work / 'tiny.pt').stat().st_size} bytes")
 EOF
 
 step "models add (bundle)"
@@ -101,6 +119,7 @@ import numpy as np
 import pandas as pd
 
 ref = pd.read_csv(sys.argv[2])
+assert {"IM0001", "j2k.dcm"} <= set(ref["filename"]), "the source run lost the DICOM rows"
 tol = float(sys.argv[4])
 for path in (sys.argv[1], sys.argv[3]):
     got = pd.read_csv(path)

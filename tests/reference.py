@@ -1,4 +1,11 @@
-"""TorchXRayVision's own pipeline, as the MEDomics app runs it, for comparisons in tests and benchmarks."""
+"""TorchXRayVision's own pipeline, for comparisons in tests and benchmarks.
+
+``xrv_input(path, "xrv")`` is TorchXRayVision's pipeline (skimage read, normalise, first channel, centre
+crop, ``XRayResizer``); ``xrv_input(path, "medomics")`` is what the MEDomics app does (the whole image,
+``cv2.resize`` INTER_AREA); ``xrv_dicom_input`` starts from ``torchxrayvision.utils.read_xray_dcm``.
+The MEDomics app itself also rebuilds the model for every image (see ``medomics_reference.py``); the
+references here load it once, which changes no number.
+"""
 
 from __future__ import annotations
 
@@ -45,3 +52,21 @@ def xrv_outputs(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feats = model.features2(t.clone()).numpy()[0]
         preds = model(t.clone()).numpy()[0]
     return feats, preds
+
+
+def xrv_dicom_input(path: Path, mode: str = "xrv", voi_lut: bool = False) -> np.ndarray:
+    """``read_xray_dcm`` (default arguments unless ``voi_lut``) → TorchXRayVision's transforms."""
+    import warnings
+
+    from radfeat.xrv_compat import import_xrv
+
+    xrv = import_xrv()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # read_xray_dcm warns on every MONOCHROME1 file
+        img = xrv.utils.read_xray_dcm(path, voi_lut=voi_lut)
+    if mode == "xrv":
+        img = xrv.datasets.XRayCenterCrop()(img[None, :, :])
+        return xrv.datasets.XRayResizer(224)(img)
+    import cv2
+
+    return cv2.resize(img, (224, 224), interpolation=cv2.INTER_AREA)[None, :, :]

@@ -126,7 +126,7 @@ def test_bad_files_are_reported_and_run_goes_on(tmp_path, tiny_weights, make_pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--prefix", "img_1"], "Column prefix may contain only letters and digits"),
+        (["--prefix", "img-1"], "Column prefix may contain only letters, digits and underscores"),
         (["--filename", "bad name.csv"], "File name must be letters, digits or underscores"),
         (["--depth", "0"], "Folder depth must be a whole number of at least 1"),
         (["--depth", "two"], "Folder depth must be a whole number of at least 1"),

@@ -72,7 +72,7 @@ def test_validation_messages_appear_and_disappear(page, tmp_path, tiny_weights, 
 
     # bad prefix -> message next to the field and in the warning list; fixing it clears both
     pg.fill("#prefix", "img-1")
-    expect(problem(pg, "prefix")).to_contain_text("letters and digits")
+    expect(problem(pg, "prefix")).to_contain_text("letters, digits and underscores")
     expect(pg.locator("#problem-list")).to_contain_text("Column prefix")
     expect(pg.locator("#extract-btn")).to_be_disabled()
     pg.fill("#prefix", "img1")

@@ -58,7 +58,7 @@ class DenseNetExtractor(Extractor):
                 f"batch {self.batch_size}")
 
     def load(self, ref: ImageRef) -> np.ndarray:
-        pixels, maxval = read_gray(ref.path)
+        pixels, maxval = read_gray(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
         return self.pre(pixels, maxval)
 
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:

@@ -47,7 +47,7 @@ class FractalExtractor(Extractor):
     def load(self, ref: ImageRef) -> np.ndarray:
         from radfeat.extractors.fractal_math import load_rgb
 
-        return load_rgb(ref.path)
+        return load_rgb(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
 
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
         from radfeat.extractors.fractal_math import FractalWarning, fractal_features

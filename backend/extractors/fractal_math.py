@@ -103,17 +103,22 @@ def feature_names(max_box: int = 41, *, percolation: bool = True) -> list[str]:
     return names
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
+def load_rgb(path: str | Path, dicom_voi_lut: bool = False) -> np.ndarray:
     """Read an image file into an ``(H, W, 3)`` uint8 RGB array with Pillow.
 
     8-bit images are converted with Pillow's ``convert("RGB")`` (grey levels are copied to the three
     channels, an alpha channel is dropped), as the reference does.  16-bit grey images (common for
     radiographs) are scaled to 8 bits by their full-scale value 65535 first, because Pillow's own
-    conversion would clip them.  Raises :class:`radfeat.pipeline.images.ImageError` with a readable reason.
+    conversion would clip them; DICOM images likewise by their full scale ``2**BitsStored - 1``.  Raises :class:`radfeat.pipeline.images.ImageError` with a readable reason.
     """
     from PIL import Image, UnidentifiedImageError
-    from radfeat.pipeline.images import ImageError
+    from radfeat.pipeline import dicom
+    from radfeat.pipeline.images import MAX_PIXELS, ImageError
 
+    if dicom.is_dicom(path):
+        pixels, maxval = dicom.read_dicom(path, voi_lut=dicom_voi_lut, max_pixels=MAX_PIXELS)
+        grey = np.clip(np.rint(pixels.astype(np.float64) * (255.0 / maxval)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
     try:
         with Image.open(Path(path)) as img:
             img.load()

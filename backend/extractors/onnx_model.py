@@ -182,7 +182,7 @@ def _pool(arr: np.ndarray, pool: str, layout: str) -> np.ndarray:
     return arr.mean(axis=axes) if pool == "avg" else arr.max(axis=axes)
 
 
-def load_image(path: Path, channels: int, size: int, crop: str) -> np.ndarray:
+def load_image(path: Path, channels: int, size: int, crop: str, dicom_voi_lut: bool = False) -> np.ndarray:
     """An image as the registered model sees it before normalisation: ``H × W × C`` float32 pixels 0..255."""
     from PIL import Image
     from radfeat.pipeline.images import read_gray
@@ -190,10 +190,11 @@ def load_image(path: Path, channels: int, size: int, crop: str) -> np.ndarray:
     if channels == 3:
         from radfeat.extractors.fractal_math import load_rgb
 
-        arr = load_rgb(path)
+        arr = load_rgb(path, dicom_voi_lut=dicom_voi_lut)
     else:
-        pixels, maxval = read_gray(path)
-        arr = pixels if maxval == 255.0 else np.rint(pixels.astype(np.float32) * np.float32(255.0 / maxval))
+        pixels, maxval = read_gray(path, dicom_voi_lut=dicom_voi_lut)
+        arr = pixels if maxval == 255.0 else np.clip(np.rint(pixels.astype(np.float32) * np.float32(255.0 / maxval)),
+                                                     0, 255)
         arr = arr.astype(np.uint8)
     if crop == "center":  # TorchXRayVision's centre square crop, on grey or colour pixels
         y, x = arr.shape[:2]
@@ -241,7 +242,8 @@ class OnnxExtractor(Extractor):
                 f"batch {self.batch_size}")
 
     def load(self, ref: ImageRef) -> np.ndarray:
-        pixels = load_image(ref.path, self.cfg["channels"], self.ws.input_size, self.cfg["crop"])
+        pixels = load_image(ref.path, self.cfg["channels"], self.ws.input_size, self.cfg["crop"],
+                            self.opts.dicom_voi_lut)
         x = (pixels / self.scale - self.mean) / self.std
         return x if self.cfg["layout"] == "NHWC" else x.transpose(2, 0, 1)
 

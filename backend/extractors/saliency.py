@@ -228,7 +228,7 @@ class SaliencyExtractor(Extractor):
                 f"{per_image} PNG file(s) per image in {self.folder}")
 
     def load(self, ref: ImageRef) -> _Item:
-        pixels, maxval = read_gray(ref.path)
+        pixels, maxval = read_gray(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
         return _Item(self.pre(pixels, maxval), display_image(pixels, maxval, self.opts.preprocess))
 
     def maps(self, act: np.ndarray, feats: np.ndarray) -> list[tuple[str, str, np.ndarray]]:

@@ -5,6 +5,11 @@ comes first, the date column second, then the features; the other level columns
 and ``filename`` are dropped.  Unlike a silent inner join, every image without a
 date, date without an image, duplicate file name and unparseable date is counted
 and listed in ``<output>.unmatched.csv``.
+
+With ``dates_from_dicom`` each image's date comes from its own DICOM header instead (AcquisitionDateTime,
+else StudyDate + StudyTime, see :func:`radfeat.pipeline.dicom.header_datetime`), matched by the image's
+full path below the input folder, so PACS exports whose file names repeat across folders join correctly;
+``patient_from_dicom`` takes the patient column from PatientID.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from radfeat.options import MasterTableOptions
+from radfeat.options import MasterTableOptions, master_date_column, master_patient_column
 from radfeat.output.atomic import atomic_path
 from radfeat.output.dates import read_dates
+from radfeat.output.table import csv_rows
 
 _DIGITS = re.compile(r"\d+")
 BRIEF_NAMES = 50
@@ -36,6 +43,7 @@ class MasterReport:
     duplicate_dates: int = 0
     unparseable_dates: int = 0
     ids_without_digits: int = 0
+    images_without_patient: int = 0
     listing: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -57,10 +65,15 @@ def patient_id_int(value: str) -> str:
     return str(int(m.group())) if m else value
 
 
-def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
-                 listing_path: Path | None = None) -> MasterReport:
-    """Stream ``raw_csv`` (plain layout) into the master table at ``dest`` (CSV, atomic)."""
-    report = MasterReport()
+def _number_block(table: pa.Table) -> np.ndarray:
+    """The feature columns as one float64 matrix (missing cells NaN), for :func:`csv_rows`."""
+    if not table.num_columns:
+        return np.zeros((table.num_rows, 0))
+    return np.column_stack([c.cast(pa.float64()).to_numpy(zero_copy_only=False) for c in table.columns])
+
+
+def _csv_dates(mt: MasterTableOptions, report: MasterReport) -> dict[str, list[str]]:
+    """File name → its dates in the dates CSV (duplicates and unparseable dates counted)."""
     dates = read_dates(Path(mt.dates_csv).expanduser(), mt.filename_column, mt.date_column)
     by_name: dict[str, list[str]] = defaultdict(list)
     for fname, date in zip(dates[mt.filename_column], dates[mt.date_column], strict=True):
@@ -74,7 +87,19 @@ def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
         if not ok:
             report.unparseable_dates += 1
             report.listing.append(("unparseable date", f"{fname}: {date}"))
+    return by_name
 
+
+def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
+                 listing_path: Path | None = None, headers: Any = None) -> MasterReport:
+    """Stream ``raw_csv`` (plain layout) into the master table at ``dest`` (CSV, atomic).
+
+    ``headers`` (a :class:`radfeat.pipeline.headers.HeaderPass`) gives dates and patients from DICOM headers.
+    """
+    report = MasterReport()
+    by_name = {} if mt.dates_from_dicom else _csv_dates(mt, report)
+    header_dates = headers.dates if headers is not None else {}
+    header_patients = headers.patients if headers is not None else {}
     patient_col = f"level_{mt.patient_level}"
     key_cols = [f"level_{i}" for i in range(1, depth + 1)] + ["filename"]
     types = {c: pa.string() for c in key_cols}
@@ -84,7 +109,7 @@ def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
     seen_names: dict[str, int] = defaultdict(int)
     used: set[str] = set()
     with atomic_path(dest) as tmp, open(tmp, "wb") as out:
-        out.write((",".join([patient_col, mt.date_column] + feature_cols) + "\n").encode())
+        out.write((",".join([master_patient_column(mt), master_date_column(mt)] + feature_cols) + "\n").encode())
         for batch in reader:
             table = pa.Table.from_batches([batch])
             names = table.column("filename").to_pylist()
@@ -92,12 +117,19 @@ def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
             take, out_patients, out_dates = [], [], []
             for i, (name, patient) in enumerate(zip(names, patients, strict=True)):
                 seen_names[name] += 1
-                found = by_name.get(name)
+                key = "/".join([table.column(c)[i].as_py() for c in key_cols])
+                found = ([header_dates[key]] if header_dates.get(key) else None) if mt.dates_from_dicom \
+                    else by_name.get(name)
                 if not found:
                     report.images_without_date += 1
-                    report.listing.append(("image without date", "/".join(
-                        [table.column(c)[i].as_py() for c in key_cols])))
+                    report.listing.append(("image without date", key))
                     continue
+                if mt.patient_from_dicom:
+                    patient = header_patients.get(key, "")
+                    if not patient:
+                        report.images_without_patient += 1
+                        report.listing.append(("image without PatientID", key))
+                        continue
                 used.add(name)
                 if mt.patient_id_int:
                     pid = patient_id_int(patient)
@@ -111,12 +143,10 @@ def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
             if not take:
                 continue
             sub = table.take(pa.array(take)).select(feature_cols)
-            sub = sub.add_column(0, mt.date_column, pa.array(out_dates, pa.string()))
-            sub = sub.add_column(0, patient_col, pa.array(out_patients, pa.string()))
-            pacsv.write_csv(sub, out, pacsv.WriteOptions(include_header=False))
+            out.write(csv_rows([out_patients, out_dates], [_number_block(sub)]))
             report.rows += len(take)
     for name, count in seen_names.items():
-        if count > 1:
+        if count > 1 and not mt.dates_from_dicom:  # matched by full path: repeated names are fine
             report.duplicate_filenames += count - 1
             report.listing.append(("file name used by several images", name))
     for name in by_name:

@@ -112,13 +112,7 @@ class PartialTable:
         """
         if not refs:
             return
-        parts = self._key_parts(refs)
-        for block in blocks:
-            block = np.asarray(block)
-            if block.dtype != np.float64:  # float64 blocks (fractal features) are kept as they are
-                block = block.astype(np.float32, copy=False)
-            parts.append(_format_rows(block))
-        self._write(refs, "".join(",".join(row) + "\n" for row in zip(*parts, strict=True)).encode("utf-8"))
+        self._write(refs, csv_rows(self._key_columns(refs), blocks))
 
     def append_columns(self, refs: Sequence[ImageRef], values: Sequence[Sequence[Any]]) -> None:
         """Write rows of any types: ``refs`` gives each row's keys, ``values`` one list per other column."""
@@ -134,11 +128,8 @@ class PartialTable:
     def _key_columns(self, refs: Sequence[ImageRef]) -> list[list[str]]:
         cols = [[r.levels[i] for r in refs] for i in range(self.n_keys - 1)]
         cols.append([r.filename for r in refs])
+        cols.extend([r.tags[j] for r in refs] for j in range(len(refs[0].tags)))  # DICOM tag cells
         return cols
-
-    def _key_parts(self, refs: Sequence[ImageRef]) -> list[list[str]]:
-        """Level and file-name cells, quoted as Arrow's CSV writer quotes strings."""
-        return [['"' + v.replace('"', '""') + '"' for v in col] for col in self._key_columns(refs)]
 
     def _write(self, refs: Sequence[ImageRef], data: bytes) -> None:
         self._fh.write(data)
@@ -170,17 +161,41 @@ LISTING_TEXT_COLUMNS = ("pathology", "method", "style", "path")
 
 
 def is_text_column(name: str) -> bool:
-    return name.startswith("level_") or name == "filename" or name in LISTING_TEXT_COLUMNS
+    """Key and listing columns, and DICOM tag columns (keywords: letters and digits only, while every
+    number column is ``<prefix>_<family>_…``)."""
+    return name.startswith("level_") or name == "filename" or name in LISTING_TEXT_COLUMNS or name.isalnum()
+
+
+def csv_rows(text_columns: Sequence[Sequence[str]], blocks: Sequence[np.ndarray]) -> bytes:
+    """CSV lines: the text cells (quoted as Arrow's CSV writer quotes strings), then the number blocks."""
+    parts = [['"' + v.replace('"', '""') + '"' for v in col] for col in text_columns]
+    for block in blocks:
+        block = np.asarray(block)
+        if block.dtype != np.float64:  # float64 blocks (fractal features) are kept as they are
+            block = block.astype(np.float32, copy=False)
+        parts.append(_format_rows(block))
+    return "".join(",".join(row) + "\n" for row in zip(*parts, strict=True)).encode("utf-8")
+
+
+def float_text(values: pa.Array) -> pa.Array:
+    """Numbers as text, as Arrow's CSV writer formats them (shortest round-trip repr), except that an
+    integral value keeps a decimal point: Arrow writes ``0``, pandas would read a column of such cells as
+    int64, and MEDomics' tables (Python floats) read back as float64.  Only ``-?[0-9]+`` cells change."""
+    import pyarrow.compute as pc
+
+    text = pc.cast(values, pa.string())
+    whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
+    return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
 
 
 def _format_rows(block: np.ndarray) -> list[str]:
-    """Each row of a 2-D float block as comma-separated text (Arrow's number formatting)."""
+    """Each row of a 2-D float block as comma-separated text (:func:`float_text` formatting)."""
     import pyarrow.compute as pc
 
     n, k = block.shape
     if k == 0:
         return [""] * n
-    text = pc.cast(pa.array(np.ascontiguousarray(block).ravel()), pa.string())
+    text = float_text(pa.array(np.ascontiguousarray(block).ravel()))
     offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int64))
     return pc.binary_join(pa.LargeListArray.from_arrays(offsets, text), ",").to_pylist()
 
@@ -340,7 +355,10 @@ def read_page(path: str | Path, offset: int = 0, limit: int = 50) -> dict[str, A
     else:
         with open(path, "rb") as fh:
             total = max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) - 1)
-        df = pd.read_csv(path, skiprows=range(1, offset + 1), nrows=limit, dtype={"filename": str},
+        with open(path, encoding="utf-8", newline="") as fh:
+            names = next(csv.reader(fh), [])
+        text = {c: str for c in names if c == "filename" or c.isalnum()}  # DICOM tag cells stay text (0042, dates)
+        df = pd.read_csv(path, skiprows=range(1, offset + 1), nrows=limit, dtype=text,
                          keep_default_na=False, na_values=["", "nan", "NaN"])
         columns = list(df.columns)
     rows = [[_jsonable(v) for v in row] for row in df.itertuples(index=False, name=None)]

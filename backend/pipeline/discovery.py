@@ -1,4 +1,4 @@
-"""Finding the images: patient folders (and admission sub-folders) of JPG/PNG files.
+"""Finding the images: patient folders (and admission sub-folders) of JPG/PNG/DICOM files.
 
 ``depth`` N means images sit N folder levels below the input folder; the names of
 those N folders become the ``level_1 … level_N`` columns.  Order is deterministic
@@ -17,15 +17,21 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
-    """Whether discovery takes ``path`` (a regular file, not hidden) as an image: the one predicate
-    shared by discovery, the depth survey (:mod:`radfeat.pipeline.depths`) and the page's counts."""
+    """The one rule for "is this an image radfeat reads", shared by discovery, the depth survey
+    (:mod:`radfeat.pipeline.depths`) and the page's counts: a regular, non-hidden file that is a JPG/PNG/DICOM
+    by extension (any case), or an extension-less (or UID-named, ``1.2.840.….7``) file with the DICOM preamble.
+    """
+    from radfeat.pipeline.dicom import is_dicom
+
     name = os.path.basename(os.fspath(path))
-    if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+    if name.startswith("."):
         return False
     try:
-        return os.path.isfile(path)
+        if not os.path.isfile(path):
+            return False
     except OSError:
         return False
+    return name.lower().endswith(IMAGE_SUFFIXES) or is_dicom(path)
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class ImageRef:
     path: Path
     levels: tuple[str, ...]
     filename: str
+    tags: tuple[str, ...] = field(default=(), compare=False)  # DICOM tag cells (--dicom-tags), after filename
 
     @property
     def key(self) -> str:

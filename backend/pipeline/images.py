@@ -3,6 +3,8 @@
 The reference reads with ``skimage.io.imread`` (imageio's Pillow plugin), keeps the
 first channel of colour images and scales by 255 (8-bit).  We decode with Pillow
 directly, which gives the same pixels, and extend the scaling to 16-bit images.
+DICOM files (:func:`radfeat.pipeline.dicom.is_dicom`) are one more file kind: pydicom
+decodes them as ``torchxrayvision.utils.read_xray_dcm`` does (:mod:`radfeat.pipeline.dicom`).
 Every failure becomes an :class:`ImageError` whose message says what is wrong.
 """
 
@@ -15,15 +17,23 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-Image.MAX_IMAGE_PIXELS = 40000 * 40000  # large radiographs are fine; pixel bombs beyond this are refused
+MAX_PIXELS = 40000 * 40000  # large radiographs are fine; pixel bombs beyond this are refused (every file kind)
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 class ImageError(ValueError):
     """An image that cannot be used; the message is the reason shown to the user."""
 
 
-def read_gray(path: Path) -> tuple[np.ndarray, float]:
-    """Return ``(pixels, maxval)``: the first channel of the image and its full-scale value."""
+def read_gray(path: Path, *, dicom_voi_lut: bool = False) -> tuple[np.ndarray, float]:
+    """Return ``(pixels, maxval)``: the first channel of the image and its full-scale value.
+
+    ``dicom_voi_lut`` applies a DICOM's VOI LUT / window (``read_xray_dcm(voi_lut=True)``).
+    """
+    from radfeat.pipeline import dicom
+
+    if dicom.is_dicom(path):
+        return dicom.read_dicom(path, voi_lut=dicom_voi_lut, max_pixels=MAX_PIXELS)
     try:
         data = Path(path).read_bytes()
     except PermissionError:

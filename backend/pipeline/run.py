@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 from radfeat import __version__
 from radfeat.extractors.base import Extractor, make_extractor
-from radfeat.options import ExtractOptions, OptionsError, Problem, check, resolve_weights
+from radfeat.options import (
+    ExtractOptions,
+    OptionsError,
+    Problem,
+    check,
+    master_date_column,
+    master_patient_column,
+    resolve_weights,
+)
 from radfeat.output.table import (
     PartialTable,
     finalize_plain,
@@ -62,6 +70,7 @@ class Summary:
     provenance_path: str
     ok: int = 0
     failed: int = 0
+    skipped: int = 0  # not a chosen --views view (listed in the errors file with the reason)
     resumed: int = 0
     total: int = 0
     cancelled: bool = False
@@ -138,23 +147,28 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
             raise OptionsError([Problem("input", no_images_message(root, opts.depth, depths))])
     output = opts.output_path()
 
+    from radfeat.pipeline.headers import scan_headers
     from radfeat.weights.session import default_threads
 
     threads = opts.threads or default_threads()
+    headers = scan_headers(found.images, opts, max(1, min(threads, 8)))
     ex = make_extractor(opts, ws, threads, log)
     report(Progress("preparing model", total=len(found.images), message=ex.describe()))
     ex.prepare()
 
-    columns = level_columns(opts.depth) + ["filename"] + ex.columns()
+    columns = level_columns(opts.depth) + ["filename"] + list(opts.dicom_tags or []) + ex.columns()
     fingerprint = {"input": str(root), "depth": opts.depth,
                    "select": sorted(opts.select) if opts.select else None, **ex.fingerprint()}
     partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log, options=opts.to_dict())
     todo = [ref for ref in found.images if ref.key not in partial.done]
     resumed = len(found.images) - len(todo)
     total = len(found.images)
+    skipped = [(str(ref.path), reason) for ref, reason in headers.skipped]
+    if skipped:
+        log(f"{len(skipped)} image(s) skipped: not one of the chosen views ({', '.join(opts.views or [])})")
     errors: list[tuple[str, str]] = []
-    error_dicts: list[dict[str, str]] = []
-    done = resumed
+    error_dicts: list[dict[str, str]] = [{"path": p, "reason": r} for p, r in skipped]
+    done = resumed + len(skipped)
     processed = 0
     t_loop = time.perf_counter()
     report(Progress("extracting", done=done, total=total, message=f"{len(todo)} image(s) to process"))
@@ -218,10 +232,11 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     prov_path = sidecar(output, ".json")
     summary = Summary(
         output=str(output), errors_path=str(errors_path), provenance_path=str(prov_path),
-        ok=len(partial.done), failed=len(errors), resumed=resumed, total=total, cancelled=cancel.is_set(),
+        ok=len(partial.done), failed=len(errors), skipped=len(skipped), resumed=resumed, total=total,
+        cancelled=cancel.is_set(),
         images_per_s=rate, errors=error_dicts, provider=ex.provider,
     )
-    write_errors(errors_path, errors)
+    write_errors(errors_path, skipped + errors)
     if summary.cancelled:
         summary.seconds = time.perf_counter() - t_start
         log(f"Cancelled: {partial.rows} row(s) kept in {partial.path}; run again with the same options to resume")
@@ -239,7 +254,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
         mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing)
         patient = f"level_{mt.patient_level}"
         numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
-        publish(target, output, opts.format, [mt.date_column] + ([] if numeric_ids else [patient]),
+        publish(target, output, opts.format, [master_date_column(mt)] + ([] if numeric_ids else [patient]),
                 infer=[patient] if numeric_ids else [])
         if target != output:
             target.unlink(missing_ok=True)
@@ -262,6 +277,16 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     return summary
 
 
+def _dicom_fingerprint(opts: ExtractOptions) -> dict[str, Any]:
+    """The DICOM options a partial result must share to be resumed (absent when unused)."""
+    out: dict[str, Any] = {}
+    if opts.dicom_voi_lut:
+        out["dicom_voi_lut"] = True
+    if opts.views is not None:
+        out["views"] = sorted(v.upper() for v in opts.views)
+    return out
+
+
 def provenance(opts: ExtractOptions, ex: Extractor, summary: Summary, threads: int) -> dict[str, Any]:
     """Settings, versions and counts recorded beside every table."""
     import onnxruntime
@@ -280,7 +305,7 @@ def provenance(opts: ExtractOptions, ex: Extractor, summary: Summary, threads: i
         "python": platform.python_version(),
         "platform": platform.platform(),
         "options": opts.to_dict(),
-        "counts": {"images": summary.total, "ok": summary.ok, "failed": summary.failed,
+        "counts": {"images": summary.total, "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
                    "resumed": summary.resumed,
                    "unmatched": None if summary.master_table is None else {
                        k: summary.master_table[k] for k in ("images_without_date", "dates_without_image")}},

@@ -366,6 +366,10 @@ class Api:
         resolved = self.policy.check_read(path)
         if not resolved.is_file():
             raise RpcError(NOT_FOUND, f"File not found: {path}", {"path": path})
+        from radfeat.pipeline import dicom
+
+        if dicom.is_dicom(resolved):
+            return _dicom_thumbnail(resolved, size, path)
         try:
             with Image.open(resolved) as img:
                 width, height = img.size
@@ -680,3 +684,27 @@ def main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _dicom_thumbnail(resolved: Path, size: int, path: str) -> dict[str, Any]:
+    """A DICOM's thumbnail: its pixels as radfeat reads them (VOI LUT applied for viewing), min-max scaled."""
+    import numpy as np
+    from PIL import Image
+    from radfeat.pipeline.dicom import read_dicom
+    from radfeat.pipeline.images import MAX_PIXELS, ImageError
+
+    try:
+        pixels, _ = read_dicom(resolved, voi_lut=True, max_pixels=MAX_PIXELS)
+    except ImageError as exc:
+        raise RpcError(CANNOT_READ, f"Cannot make a thumbnail of {resolved.name}: {exc}", {"path": path}) from None
+    arr = pixels.astype(np.float32)
+    lo, hi = float(arr.min()), float(arr.max())
+    arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+    small = Image.fromarray(arr.astype(np.uint8), "L")
+    height, width = pixels.shape
+    small.thumbnail((size, size))
+    buf = io.BytesIO()
+    small.save(buf, format="PNG")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"data_url": f"data:image/png;base64,{data}", "width": small.width, "height": small.height,
+            "original_width": width, "original_height": height}
