@@ -10,25 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from radfeat import __version__
+from radfeat.errors import EXIT_INTERRUPTED, RadfeatError
+from radfeat.extractors import registry
+from radfeat.extractors.onnx_model import CROPS, POOLS, OnnxModelError
 from radfeat.options import (
     DEFAULT_FILENAME,
-    DEFAULT_MAX_BOX,
     DEFAULT_PREFIX,
     DEVICES,
-    EXTRACTION_TYPES,
     FORMATS,
     PRECISIONS,
     PREPROCESS_MODES,
-    SALIENCY_METHODS,
-    SALIENCY_STYLES,
     ExtractOptions,
     MasterTableOptions,
-    OptionsError,
     default_filename,
 )
-
-EXIT_INVALID = 2
-EXIT_INTERRUPTED = 130
+from radfeat.server import add_serve_args
+from radfeat.weights.catalog import Catalog
 
 
 def _lenient_int(value: str) -> int | str:
@@ -56,17 +53,7 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_lenient_int, default=16)
     p.add_argument("--threads", type=_lenient_int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a partial result exists")
-    t = p.add_argument_group("extraction type")
-    t.add_argument("--type", default=None,
-                   help=f"{'|'.join(EXTRACTION_TYPES)} (default: the type of --weights, else densenet)")
-    t.add_argument("--max-box", type=_lenient_int, default=DEFAULT_MAX_BOX,
-                   help=f"fractal: largest box size, odd, at least 3 (default {DEFAULT_MAX_BOX})")
-    t.add_argument("--saliency-methods", default="gradcam",
-                   help=f"saliency: {', '.join(SALIENCY_METHODS)} (comma-separated, default gradcam)")
-    t.add_argument("--pathologies", default=None,
-                   help="saliency: labels to map, comma-separated (default: all the weight set was trained for)")
-    t.add_argument("--styles", default=",".join(SALIENCY_STYLES),
-                   help=f"saliency: PNG styles, comma-separated (default {','.join(SALIENCY_STYLES)})")
+    _add_type_args(p.add_argument_group("extraction type"))
     d = p.add_argument_group("DICOM")
     d.add_argument("--dicom-tags", default=None, metavar="TAGS",
                    help="header columns after filename, e.g. PatientID,StudyDate,ViewPosition (empty for non-DICOM)")
@@ -85,21 +72,48 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_type_args(group: argparse._ArgumentGroup) -> None:
+    """``--type`` and every type's own options, from the registry."""
+    default = registry.default_type()
+    group.add_argument("--type", default=None,
+                       help=f"{'|'.join(registry.names())} (default: the type of --weights, else {default})")
+    for opt, kind in registry.options():
+        shown = opt.default if not isinstance(opt.default, list) else ",".join(opt.default)
+        default_text = f"default {shown}" if opt.default is not None else ""
+        if opt.kind == "multichoice" and opt.choices:
+            text = f"{kind.name}: {', '.join(opt.choices)}, comma-separated ({opt.help}; {default_text})"
+        else:
+            text = f"{kind.name}: {opt.help}" + (f" ({default_text})" if default_text else "")
+        group.add_argument(opt.flag, dest=opt.name, default=None, help=text.replace("%", "%%"))
+
+
 def _split(text: str | None) -> list[str]:
     return [f.strip() for f in (text or "").split(",") if f.strip()]
 
 
-def _infer_type(weights: str | None) -> str:
-    """No --type: the type of the named weight set (densenet when none is named or it is unknown)."""
-    if not weights:
-        return "densenet"
-    from radfeat.options import type_of
-    from radfeat.weights.catalog import Catalog
+def _option_value(opt: registry.Option, text: str | None) -> Any:
+    """A type option from its CLI text: the declared default when the flag is not given."""
+    if text is None:
+        return opt.default_value()
+    if opt.kind == "int":
+        return _lenient_int(text)
+    if opt.kind == "bool":
+        return text.strip().lower() in ("1", "true", "yes", "on")
+    if opt.kind == "multichoice" or isinstance(opt.default, list):
+        return _split(text)
+    return text
 
-    try:
-        return type_of(Catalog().get(weights).architecture)
-    except KeyError:
-        return "densenet"  # validation names the problem
+
+def _infer_type(weights: str | None) -> str:
+    """No --type: the type of the named weight set (the default type when none is named or it is unknown)."""
+    if weights:
+        try:
+            kind = registry.kind_of(Catalog().get(weights).architecture)
+        except KeyError:  # validation names the problem
+            kind = None
+        if kind is not None:
+            return kind
+    return registry.default_type()
 
 
 def options_from_args(a: argparse.Namespace) -> ExtractOptions:
@@ -112,14 +126,13 @@ def options_from_args(a: argparse.Namespace) -> ExtractOptions:
                                     date_column=a.date_column or "", patient_level=a.patient_level,
                                     patient_id_int=a.patient_id_int, dates_from_dicom=a.dates_from_dicom,
                                     patient_from_dicom=a.patient_from_dicom)
+    type_options = {opt.name: _option_value(opt, getattr(a, opt.name, None)) for opt, _ in registry.options()}
     return ExtractOptions(
         input=a.input, depth=a.depth, select=a.select, weights=a.weights,
         features=[f.strip() for f in a.features.split(",") if f.strip()], prefix=a.prefix, filename=filename,
         workspace=a.workspace, output=a.output, format=fmt, preprocess=a.preprocess, device=a.device,
         precision=a.precision, batch_size=a.batch_size, threads=a.threads, master_table=master,
-        resume=not a.no_resume, type=kind, max_box=a.max_box,
-        pathologies=None if a.pathologies is None else _split(a.pathologies),
-        saliency_methods=_split(a.saliency_methods), styles=_split(a.styles),
+        resume=not a.no_resume, type=kind, type_options=type_options,
         dicom_tags=None if a.dicom_tags is None else _split(a.dicom_tags),
         views=None if a.views is None else _split(a.views), dicom_voi_lut=a.dicom_voi_lut,
     )
@@ -131,7 +144,10 @@ def _fail(msg: str, code: int = 1) -> int:
 
 
 def cmd_extract(a: argparse.Namespace) -> int:
-    from radfeat.pipeline.run import Progress, extract
+    from radfeat.pipeline.run import (  # the engine (ONNX Runtime, Arrow): only for this command
+        Progress,
+        extract,
+    )
     from tqdm import tqdm
 
     opts = options_from_args(a)
@@ -151,26 +167,18 @@ def cmd_extract(a: argparse.Namespace) -> int:
 
     try:
         summary = extract(opts, progress=on_progress, log=log)
-    except OptionsError as exc:
-        return _fail(str(exc), EXIT_INVALID)
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
         out = opts.output_path()
         return _fail(f"interrupted; finished rows are kept in {out.name}.partial — run the same command to resume",
                      EXIT_INTERRUPTED)
-    except Exception as exc:  # report, never a traceback for expected failures
-        from radfeat.weights.checkpoint import CheckpointError
-        from radfeat.weights.download import DownloadError
-        from radfeat.weights.export import ExportError
-        from radfeat.weights.session import DeviceError
-
-        if isinstance(exc, (CheckpointError, DownloadError, ExportError, DeviceError)):
-            return _fail(str(exc))
-        raise
     finally:
         if bar is not None:
             bar.close()
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: Any) -> None:
     skipped = f", {summary.skipped} skipped by --views" if summary.skipped else ""
     print(f"{summary.ok} image(s) → {summary.output}  ({summary.failed} failed{skipped}, {summary.resumed} resumed, "
           f"{summary.images_per_s:.1f} images/s)")
@@ -181,82 +189,70 @@ def cmd_extract(a: argparse.Namespace) -> int:
         print(f"Master table: {m['rows']} rows; {m['images_without_date']} image(s) without date, "
               f"{m['dates_without_image']} date(s) without image, {m['duplicate_filenames']} duplicate file name(s), "
               f"{m['unparseable_dates']} unparseable date(s)")
-    return 0
 
 
 def cmd_models(a: argparse.Namespace) -> int:
-    from radfeat.weights.catalog import Catalog
-    from radfeat.weights.registration import add_weights, status
+    """``radfeat models …``; every refusal is a :class:`RadfeatError` that :func:`main` reports."""
+    from radfeat.weights import registration  # reads checkpoints (torch) only when a command needs it
 
     if a.models_cmd == "list":
-        rows = status()
-        if a.json:
-            print(json.dumps(rows, indent=2))
-            return 0
-        print(f"{'name':32} {'type':8} {'labels':>6} {'downloaded':>10} {'exported':>8} {'size':>9}")
-        for r in rows:
-            size = f"{r['size'] / 1e6:.1f} MB" if r["size"] else "-"
-            star = "*" if r["default"] else " "
-            print(f"{r['name'] + star:32} {r['type']:8} {len(r['trained_labels']):>6} "
-                  f"{'yes' if r['downloaded'] else 'no':>10} {'yes' if r['exported'] else 'no':>8} {size:>9}")
-        print("* default")
+        return _list_models(registration.status(), a.json)
+    if a.models_cmd == "add":
+        registration.add_weights(a.name, Path(a.path))
+    elif a.models_cmd == "import":
+        from radfeat.weights.offline_import import cli_import
+
+        return cli_import(a.folder)
+    elif a.models_cmd == "add-onnx":
+        registration.add_onnx(a.name, Path(a.path), input_size=a.input_size, channels=a.channels,
+                              mean=_floats(a.mean, "mean"), std=_floats(a.std, "std"), scale=a.scale,
+                              outputs=_split(a.outputs) or None, crop=a.crop, pool=a.pool)
+    elif a.models_cmd == "fetch":
+        _fetch(Catalog().get(a.name))
+    elif a.models_cmd == "export":
+        _export(Catalog().get(a.name))
+    return 0
+
+
+def _list_models(rows: list[dict[str, Any]], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(rows, indent=2))
         return 0
-    try:
-        if a.models_cmd == "add":
-            add_weights(a.name, Path(a.path))
-            return 0
-        if a.models_cmd == "import":
-            from radfeat.weights.offline_import import cli_import
+    print(f"{'name':32} {'type':8} {'labels':>6} {'downloaded':>10} {'exported':>8} {'size':>9}")
+    for r in rows:
+        size = f"{r['size'] / 1e6:.1f} MB" if r["size"] else "-"
+        star = "*" if r["default"] else " "
+        print(f"{r['name'] + star:32} {r['type'] or '-':8} {len(r['trained_labels']):>6} "
+              f"{'yes' if r['downloaded'] else 'no':>10} {'yes' if r['exported'] else 'no':>8} {size:>9}")
+    print("* default")
+    return 0
 
-            return cli_import(a.folder)
-        if a.models_cmd == "add-onnx":
-            from radfeat.extractors.onnx_model import OnnxModelError
-            from radfeat.weights.registration import add_onnx
 
-            try:
-                add_onnx(a.name, Path(a.path), input_size=a.input_size, channels=a.channels,
-                         mean=_floats(a.mean, "mean"), std=_floats(a.std, "std"), scale=a.scale,
-                         outputs=_split(a.outputs) or None, crop=a.crop, pool=a.pool)
-            except OnnxModelError as exc:
-                return _fail(str(exc), EXIT_INVALID)
-            return 0
-        ws = Catalog().get(a.name)
-        if a.models_cmd == "fetch":
-            from radfeat.weights.download import DownloadError, fetch
-            from tqdm import tqdm
+def _fetch(wset: Any) -> None:
+    from radfeat.weights.download import fetch
+    from tqdm import tqdm
 
-            with tqdm(unit="B", unit_scale=True, desc=ws.name) as bar:
-                def prog(done: int, total: int | None) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
+    with tqdm(unit="B", unit_scale=True, desc=wset.name) as bar:
+        def prog(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
 
-                try:
-                    path = fetch(ws, on_progress=prog)
-                except DownloadError as exc:
-                    return _fail(str(exc))
-            print(f"{ws.name}: {path}")
-            return 0
-        if a.models_cmd == "export":
-            from radfeat.pipeline.run import ensure_weights
-            from radfeat.weights.export import export
+        path = fetch(wset, on_progress=prog)
+    print(f"{wset.name}: {path}")
 
-            if ws.architecture == "onnx":
-                print(f"{ws.name}: already an ONNX model ({ws.path})")
-                return 0
-            ensure_weights(ws, print)
-            info = export(ws)
-            print(f"{ws.name}: {info.path}")
-            return 0
-    except (KeyError, ValueError, OptionsError) as exc:  # CheckpointError is a ValueError
-        ckpt = sys.modules.get("radfeat.weights.checkpoint")  # imported only by commands that read checkpoints (torch)
-        unreadable = ckpt is not None and isinstance(exc, ckpt.CheckpointError)
-        return _fail(str(exc), 1 if unreadable else EXIT_INVALID)
-    return _fail(f"unknown models command {a.models_cmd}", EXIT_INVALID)
+
+def _export(wset: Any) -> None:
+    from radfeat.weights.export import export, needs_export
+    from radfeat.weights.readiness import ensure_weights
+
+    if not needs_export(wset):
+        print(f"{wset.name}: already an ONNX model ({wset.path})")
+        return
+    ensure_weights(wset, print)
+    print(f"{wset.name}: {export(wset).path}")
 
 
 def _floats(text: str | None, what: str) -> list[float] | None:
-    from radfeat.extractors.onnx_model import OnnxModelError
-
     if not text:
         return None
     try:
@@ -302,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--scale", type=float, default=255.0, help="pixels are divided by this first (default 255)")
     mo.add_argument("--outputs", default=None,
                     help="outputs to extract, comma-separated; intermediate tensor names cut the model (default: all)")
-    mo.add_argument("--crop", choices=("none", "center"), default="none", help="centre square crop before resizing")
-    mo.add_argument("--pool", choices=("none", "avg", "max"), default="none",
+    mo.add_argument("--crop", choices=CROPS, default="none", help="centre square crop before resizing")
+    mo.add_argument("--pool", choices=POOLS, default="none",
                     help="global pooling of spatial outputs (e.g. avg: 512×7×7 → 512)")
     mi = msub.add_parser("import", help="register the catalog weight files (and ONNX exports) found in a folder")
     mi.add_argument("folder")
@@ -316,10 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("serve", help="run the local backend (JSON-RPC + page) on 127.0.0.1")
-    s.add_argument("--port", type=int, default=0)
-    s.add_argument("--workspace", default=".")
-    s.add_argument("--no-browser", action="store_true")
-    s.set_defaults(func=lambda a: _delegate("radfeat.server.app", a))
+    add_serve_args(s)
+    s.set_defaults(func=lambda a: _delegate("radfeat.server.serve", a))
 
     g = sub.add_parser("gui", help="open the desktop window")
     g.add_argument("--workspace", default=".")
@@ -337,7 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except RadfeatError as exc:  # a refusal or failure with a readable message: never a traceback
+        return _fail(str(exc), exc.exit_status)
 
 
 if __name__ == "__main__":

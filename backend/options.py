@@ -8,9 +8,16 @@ and a one-line message).  The CLI prints them and exits with status 2, the RPC
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from radfeat.errors import OptionsError, Problem
+from radfeat.extractors import registry
+from radfeat.extractors.registry import ExtractionType
+from radfeat.pipeline.headers import dicom_problems
+
+__all__ = ["ExtractOptions", "MasterTableOptions", "OptionsError", "Problem", "check", "validate"]
 
 FEATURE_FAMILIES = ("dense", "predictions")
 PREPROCESS_MODES = ("xrv", "medomics")
@@ -20,40 +27,10 @@ PRECISIONS = ("fp32", "int8")
 DEFAULT_PREFIX = "img"
 DEFAULT_FILENAME = "image_extracted_features.csv"
 OUTPUT_SUBDIR = Path("DATA") / "extracted_features"
-SALIENCY_SUBDIR = Path("DATA") / "saliency"
-
-# Extraction types.  densenet, encoder and onnx run a model chosen with ``weights`` (its catalog
-# ``architecture`` says which type it belongs to); saliency needs a DenseNet weight set; fractal uses none.
-EXTRACTION_TYPES = ("densenet", "encoder", "onnx", "fractal", "saliency")
-MODEL_TYPES = ("densenet", "encoder", "onnx", "saliency")
-DEFAULT_ENCODER = "resnet50-res512-all"
-DEFAULT_MAX_BOX = 41
-MAX_MAX_BOX = 255
-SALIENCY_METHODS = ("gradcam", "gradcampp", "eigencam")
-CLASS_METHODS = ("gradcam", "gradcampp")  # one map per pathology (eigencam: one per image)
-SALIENCY_STYLES = ("gray", "colormap", "overlay", "multiply")
-# CLI default file names per type (the options' own default stays image_extracted_features.csv)
-DEFAULT_STEMS = {"densenet": "image_extracted_features", "encoder": "image_extracted_features",
-                 "onnx": "image_extracted_features", "fractal": "image_fractal_features",
-                 "saliency": "image_saliency_maps"}
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_]+")  # MEDomics' own rule (^[a-zA-Z0-9_]+$)
 DEFAULT_DICOM_DATE_COLUMN = "date"
 _NAME_RE = {fmt: re.compile(rf"[A-Za-z0-9_]+\.{fmt}") for fmt in FORMATS}
-
-
-class OptionsError(ValueError):
-    """Invalid options, refused before any work starts."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("; ".join(p.message for p in problems))
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    message: str
 
 
 @dataclass
@@ -69,9 +46,15 @@ class MasterTableOptions:
     patient_from_dicom: bool = False  # the patient column from PatientID instead of the level_K folder
 
 
-@dataclass
+@dataclass(init=False)
 class ExtractOptions:
-    """Everything one extraction needs; defaults are what the MEDomics page offers."""
+    """Everything one extraction needs; defaults are what the MEDomics page offers.
+
+    The options of the extraction types (``max_box``, ``saliency_methods`` …) are declared by the
+    types themselves (:mod:`radfeat.extractors.registry`) and held in ``type_options``, but read,
+    set, passed and serialised flat like the others: ``ExtractOptions(max_box=7).max_box``,
+    ``to_dict()["max_box"]``.  An option no type declares is refused.
+    """
 
     input: str = ""
     depth: int = 1
@@ -90,21 +73,47 @@ class ExtractOptions:
     threads: int | None = None
     master_table: MasterTableOptions | None = None
     resume: bool = True
-    # extraction type and its own options (see EXTRACTION_TYPES); ignored by the types they do not concern
-    type: str = "densenet"
-    max_box: int = DEFAULT_MAX_BOX  # fractal: largest (odd) box size
-    pathologies: list[str] | None = None  # saliency: trained labels to map (None: all of them)
-    saliency_methods: list[str] = field(default_factory=lambda: ["gradcam"])
-    styles: list[str] = field(default_factory=lambda: list(SALIENCY_STYLES))
     # DICOM input (see radfeat.pipeline.dicom): header columns, view filter, VOI LUT
     dicom_tags: list[str] | None = None  # tag keywords written as text columns after filename
     views: list[str] | None = None  # keep only images whose ViewPosition is one of these
     dicom_voi_lut: bool = False  # read_xray_dcm(voi_lut=True)
+    type: str = ""  # the extraction type; left out, the registry's default type
+    type_options: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, type_options: dict[str, Any] | None = None, **values: Any) -> None:
+        own = {f.name: f for f in fields(self) if f.name != "type_options"}
+        for name, spec in own.items():
+            if name in values:
+                value = values.pop(name)
+            elif name == "type":
+                value = registry.default_type()
+            else:
+                value = spec.default if spec.default is not MISSING else spec.default_factory()  # type: ignore[misc]
+            object.__setattr__(self, name, value)
+        chosen = {opt.name: opt.default_value() for opt, _ in registry.options()}
+        chosen.update(type_options or {})
+        for name, value in values.items():
+            if registry.option(name) is None:
+                raise TypeError(f"ExtractOptions got an unexpected option '{name}'")
+            chosen[name] = value
+        object.__setattr__(self, "type_options", chosen)
+
+    def __getattr__(self, name: str) -> Any:  # only called for names that are not plain attributes
+        opt = None if name.startswith("_") or name == "type_options" else registry.option(name)
+        if opt is None:
+            raise AttributeError(f"'ExtractOptions' object has no attribute '{name}'")
+        return self.type_options.setdefault(name, opt.default_value())  # a type registered later
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self.__dataclass_fields__ and registry.option(name) is not None:
+            self.type_options[name] = value
+        else:
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExtractOptions:
-        """Build from JSON-like data (RPC params), ignoring unknown keys is *not* done: they are refused."""
-        known = {f.name for f in fields(cls)}
+        """Build from JSON-like data (RPC params); unknown keys are *not* ignored: they are refused."""
+        known = {f.name for f in fields(cls) if f.name != "type_options"} | {o.name for o, _ in registry.options()}
         unknown = sorted(set(data) - known)
         if unknown:
             raise OptionsError([Problem(k, f"Unknown option '{k}'") for k in unknown])
@@ -119,13 +128,22 @@ class ExtractOptions:
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Flat JSON-like data: the common options, then every type option."""
+        data = asdict(self)
+        data.pop("type_options")
+        names = [opt.name for opt, _ in registry.options()]
+        for name in names + [n for n in self.type_options if n not in names]:
+            data[name] = getattr(self, name)
+        return data
 
     def output_path(self) -> Path:
         """Where the table goes: ``--output`` if given, else ``<workspace>/DATA/extracted_features/<filename>``."""
         if self.output:
             return Path(self.output).expanduser().resolve()
         return (Path(self.workspace).expanduser() / OUTPUT_SUBDIR / self.filename).resolve()
+
+
+registry.COMMON_FIELDS.update(f.name for f in fields(ExtractOptions))
 
 
 def validate_prefix(prefix: object) -> str | None:
@@ -136,43 +154,35 @@ def validate_prefix(prefix: object) -> str | None:
     return None
 
 
-def default_filename(kind: str = "densenet", fmt: str = "csv") -> str:
+def default_filename(kind: str | None = None, fmt: str = "csv") -> str:
     """The CLI's default output name for an extraction type and format."""
-    return f"{DEFAULT_STEMS.get(kind, DEFAULT_STEMS['densenet'])}.{fmt if fmt in FORMATS else 'csv'}"
-
-
-def type_of(architecture: str) -> str:
-    """The extraction type that runs a weight set of this catalog ``architecture``."""
-    if architecture == "onnx":
-        return "onnx"
-    if architecture.startswith("densenet"):
-        return "densenet"
-    return "encoder"
+    chosen = registry.get(kind) or registry.get(registry.default_type())
+    assert chosen is not None
+    return chosen.default_filename(fmt if fmt in FORMATS else "csv")
 
 
 def resolve_weights(opts: ExtractOptions) -> Any:
-    """The weight set ``opts`` runs (a :class:`radfeat.weights.catalog.WeightSet`), or None for fractal features.
+    """The weight set ``opts`` runs (a :class:`radfeat.weights.catalog.WeightSet`), or None for a type without.
 
-    Without ``weights``: the catalog default (densenet, saliency) or ``resnet50-res512-all`` (encoder);
-    an ONNX run must name its model.  Raises ``KeyError`` with a readable message.
+    Without ``weights``: the type's default weight set, else the catalog's default when the type takes
+    it; a type with neither (an ONNX run) must name its model.  Raises ``KeyError`` with a readable message.
     """
-    from radfeat.weights.catalog import Catalog, UnknownWeights
+    from radfeat.weights.catalog import Catalog, UnknownWeights  # the catalog reads files: imported when used
 
-    if opts.type == "fractal":
+    kind = registry.get(opts.type)
+    if kind is None or not kind.uses_weights:
         return None
-    name = opts.weights
+    catalog = Catalog()
+    name = opts.weights or kind.default_weights or (catalog.default if kind.catalog_default else None)
     if not name:
-        if opts.type == "onnx":
-            raise UnknownWeights("Choose the ONNX model to run (register one with 'radfeat models add-onnx')")
-        if opts.type == "encoder":
-            name = DEFAULT_ENCODER
-    return Catalog().get(name)
+        raise UnknownWeights(kind.missing_weights)
+    return catalog.get(name)
 
 
 def weights_label(opts: ExtractOptions) -> str:
     """What a run is known by in job lists: the weight set's name, or the type when it uses none."""
-    ws = resolve_weights(opts)
-    return opts.type if ws is None else ws.name
+    wset = resolve_weights(opts)
+    return opts.type if wset is None else wset.name
 
 
 def validate_filename(name: object, fmt: str = "csv") -> str | None:
@@ -183,13 +193,85 @@ def validate_filename(name: object, fmt: str = "csv") -> str | None:
     return None
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
+    """A whole number that is not a bool (JSON ``true`` is no box size)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]:
     """Return every problem with ``opts`` (empty list when they are valid)."""
-    from radfeat.weights.catalog import Catalog
+    problems = _input_problems(opts, check_paths)
+    kind = registry.get(opts.type)
+    if kind is None:
+        problems.append(Problem("type", f"Extraction type must be one of: {', '.join(registry.names())}"))
+    else:
+        problems.extend(type_problems(kind, opts))
+    problems.extend(_common_problems(opts, kind))
+    problems.extend(dicom_problems(opts))
+    if opts.master_table is not None:
+        if kind is not None and kind.no_master_table:
+            problems.append(Problem("master_table", kind.no_master_table))
+        else:
+            problems.extend(validate_master_table(opts.master_table, opts.depth, check_paths=check_paths))
+    return problems
+
+
+def _input_problems(opts: ExtractOptions, check_paths: bool) -> list[Problem]:
+    problems = []
+    if not opts.input:
+        problems.append(Problem("input", "Choose the folder that holds the patient folders"))
+    elif check_paths and Path(opts.input).expanduser().is_file():
+        problems.append(Problem("input", f"{opts.input} is a file, not a folder; "
+                                         "choose the folder that holds the patient folders"))
+    elif check_paths and not Path(opts.input).expanduser().is_dir():
+        problems.append(Problem("input", f"Input folder not found: {opts.input}"))
+    if not is_int(opts.depth) or opts.depth < 1:
+        problems.append(Problem("depth", "Folder depth must be a whole number of at least 1"))
+    if opts.select is not None and not opts.select:
+        problems.append(Problem("select", "Select at least one folder"))
+    return problems
+
+
+def type_problems(kind: ExtractionType, opts: ExtractOptions) -> list[Problem]:
+    """The weight set, the feature families and the type's own options."""
+    problems: list[Problem] = []
+    wset = None
+    if kind.uses_weights:
+        try:
+            wset = resolve_weights(opts)
+        except KeyError as exc:
+            problems.append(Problem("weights", str(exc)))
+    if wset is not None:
+        own = registry.kind_of(wset.architecture)
+        if own not in kind.weights_kinds:
+            problems.append(Problem("weights", kind.weights_mismatch.format(
+                name=wset.name, word=registry.weights_word(own), own=own)))
+    if kind.features:
+        problems.extend(feature_problems(opts.features, wset))
+    for opt in kind.options:
+        message = opt.check(getattr(opts, opt.name)) if opt.check is not None else None
+        if message:
+            problems.append(Problem(opt.name, message))
+    if kind.check is not None:
+        problems.extend(kind.check(opts, wset))
+    return problems
+
+
+def feature_problems(feats: Any, wset: Any) -> list[Problem]:
+    """``--features``: dense, predictions or both; an autoencoder has no predictions."""
+    if not feats:
+        return [Problem("features", "Choose at least one of: dense features, predictions")]
+    if any(f not in FEATURE_FAMILIES for f in feats):
+        bad = ", ".join(sorted({f for f in feats if f not in FEATURE_FAMILIES}))
+        return [Problem("features", f"Unknown feature family '{bad}'; choose from: dense, predictions")]
+    if wset is not None and wset.architecture == "resnet-ae" and "dense" not in feats:
+        return [Problem("features", f"'{wset.name}' is an autoencoder and gives no predictions; "
+                                    "choose dense (its latent code)")]
+    return []
+
+
+def _common_problems(opts: ExtractOptions, kind: ExtractionType | None) -> list[Problem]:
+    from radfeat.weights.session import device_problem  # ONNX Runtime: imported when options are checked
 
     problems: list[Problem] = []
 
@@ -197,47 +279,6 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
         if message:
             problems.append(Problem(field_name, message))
 
-    if not opts.input:
-        add("input", "Choose the folder that holds the patient folders")
-    elif check_paths and Path(opts.input).expanduser().is_file():
-        add("input", f"{opts.input} is a file, not a folder; choose the folder that holds the patient folders")
-    elif check_paths and not Path(opts.input).expanduser().is_dir():
-        add("input", f"Input folder not found: {opts.input}")
-    if not _is_int(opts.depth) or opts.depth < 1:
-        add("depth", "Folder depth must be a whole number of at least 1")
-    if opts.select is not None and not opts.select:
-        add("select", "Select at least one folder")
-    kind = opts.type
-    ws = None
-    if kind not in EXTRACTION_TYPES:
-        add("type", f"Extraction type must be one of: {', '.join(EXTRACTION_TYPES)}")
-    elif kind == "densenet":
-        try:
-            ws = Catalog().get(opts.weights)
-        except KeyError as exc:
-            add("weights", str(exc))
-    elif kind in MODEL_TYPES:
-        try:
-            ws = resolve_weights(opts)
-        except KeyError as exc:
-            add("weights", str(exc))
-    if ws is not None:
-        add("weights", _weights_type_problem(kind, ws))
-    if kind in ("densenet", "encoder"):
-        feats = opts.features
-        if not feats:
-            add("features", "Choose at least one of: dense features, predictions")
-        elif any(f not in FEATURE_FAMILIES for f in feats):
-            bad = ", ".join(sorted({f for f in feats if f not in FEATURE_FAMILIES}))
-            add("features", f"Unknown feature family '{bad}'; choose from: dense, predictions")
-        elif ws is not None and ws.architecture == "resnet-ae" and "dense" not in feats:
-            add("features", f"'{ws.name}' is an autoencoder and gives no predictions; choose dense (its latent code)")
-    if kind == "fractal":
-        mb = opts.max_box
-        if not _is_int(mb) or not 3 <= mb <= MAX_MAX_BOX or mb % 2 == 0:
-            add("max_box", f"Largest box size must be an odd whole number between 3 and {MAX_MAX_BOX}")
-    if kind == "saliency":
-        problems.extend(_saliency_problems(opts, ws))
     add("prefix", validate_prefix(opts.prefix))
     if opts.format not in FORMATS:
         add("format", f"Output format must be one of: {', '.join(FORMATS)}")
@@ -248,80 +289,16 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
     if opts.device not in DEVICES:
         add("device", f"Device must be one of: {', '.join(DEVICES)}")
     else:
-        from radfeat.weights.session import device_problem
-
         add("device", device_problem(opts.device))
     if opts.precision not in PRECISIONS:
         add("precision", f"Precision must be one of: {', '.join(PRECISIONS)}")
-    elif opts.precision == "int8" and kind in EXTRACTION_TYPES and kind not in ("densenet", "encoder"):
+    elif opts.precision == "int8" and kind is not None and not kind.int8:
         add("precision", "int8 precision is available for DenseNet and encoder features only")
-    if not _is_int(opts.batch_size) or not 1 <= opts.batch_size <= 1024:
+    if not is_int(opts.batch_size) or not 1 <= opts.batch_size <= 1024:
         add("batch_size", "Batch size must be a whole number between 1 and 1024")
-    if opts.threads is not None and (not _is_int(opts.threads) or opts.threads < 1):
+    if opts.threads is not None and (not is_int(opts.threads) or opts.threads < 1):
         add("threads", "Threads must be a whole number of at least 1")
-    from radfeat.pipeline.headers import dicom_problems
-
-    problems.extend(dicom_problems(opts))
-    if opts.master_table is not None:
-        if kind == "saliency":
-            add("master_table", "Master table is not available for saliency maps (the result lists image files)")
-        else:
-            problems.extend(validate_master_table(opts.master_table, opts.depth, check_paths=check_paths))
     return problems
-
-
-_TYPE_WORDS = {"densenet": "a TorchXRayVision DenseNet", "encoder": "a TorchXRayVision encoder",
-               "onnx": "an ONNX model"}
-
-
-def _weights_type_problem(kind: str, ws: Any) -> str | None:
-    """The weight set must be of the kind the type runs (its catalog architecture decides)."""
-    own = type_of(ws.architecture)
-    if kind == "saliency":
-        if own != "densenet":
-            return f"Saliency maps need a DenseNet weight set; '{ws.name}' is {_TYPE_WORDS[own]}"
-        return None
-    if own != kind:
-        return f"Weights '{ws.name}' are {_TYPE_WORDS[own]}; choose type '{own}'"
-    return None
-
-
-def _str_list_problem(values: object, allowed: tuple[str, ...], what: str, field_label: str) -> str | None:
-    if not isinstance(values, list) or not values:
-        return f"Choose at least one {what}: {', '.join(allowed)}"
-    bad = sorted({str(v) for v in values if v not in allowed})
-    if bad:
-        return f"Unknown {field_label} '{', '.join(bad)}'; choose from: {', '.join(allowed)}"
-    return None
-
-
-def _saliency_problems(opts: ExtractOptions, ws: Any) -> list[Problem]:
-    problems: list[Problem] = []
-    msg = _str_list_problem(opts.saliency_methods, SALIENCY_METHODS, "saliency method", "saliency method")
-    if msg:
-        problems.append(Problem("saliency_methods", msg))
-    msg = _str_list_problem(opts.styles, SALIENCY_STYLES, "map style", "map style")
-    if msg:
-        problems.append(Problem("styles", msg))
-    paths = opts.pathologies
-    if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
-        problems.append(Problem("pathologies", "Pathologies must be a list of label names"))
-    elif ws is not None and type_of(ws.architecture) == "densenet":
-        trained = ws.trained_labels
-        if paths is not None:
-            bad = [p for p in paths if p not in trained]
-            if bad:
-                problems.append(Problem("pathologies", f"Unknown pathology '{', '.join(bad)}' for weights "
-                                                       f"'{ws.name}'; choose from: {', '.join(trained)}"))
-        wants_class = isinstance(opts.saliency_methods, list) and any(m in CLASS_METHODS for m in opts.saliency_methods)
-        if wants_class and not (trained if paths is None else paths):
-            problems.append(Problem("pathologies", "Choose at least one pathology to map"))
-    return problems
-
-
-def saliency_pathologies(opts: ExtractOptions, ws: Any) -> list[str]:
-    """The pathologies a saliency run maps: the chosen ones, else every label the weight set was trained for."""
-    return list(ws.trained_labels) if opts.pathologies is None else list(opts.pathologies)
 
 
 def master_date_column(mt: MasterTableOptions) -> str:
@@ -363,7 +340,7 @@ def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bo
                 problems.append(Problem(f"master_table.{key}", f"Column '{col}' is not in the dates CSV"))
         if mt.filename_column and mt.filename_column == mt.date_column:
             problems.append(Problem("master_table.date_column", "File name and date columns must differ"))
-    if not _is_int(mt.patient_level) or not (_is_int(depth) and 1 <= mt.patient_level <= max(depth, 1)):
+    if not is_int(mt.patient_level) or not (is_int(depth) and 1 <= mt.patient_level <= max(depth, 1)):
         problems.append(
             Problem("master_table.patient_level", f"Patient level must be between 1 and the folder depth ({depth})")
         )

@@ -69,7 +69,7 @@ def workspace(tmp_path: Path) -> Path:
 def browser():
     """Debian's Chromium driven by Playwright (no browser download), one for the whole session."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from ui_support import CHROMIUM, CHROMIUM_ARGS
+    from helpers import CHROMIUM, CHROMIUM_ARGS
 
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -80,7 +80,7 @@ def browser():
 @pytest.fixture
 def ui_server(workspace: Path, tiny_weights: str):
     """The real backend (page + JSON-RPC) on a free loopback port, serving ``workspace``."""
-    from radfeat.server.app import BackgroundServer
+    from radfeat.server.serve import BackgroundServer
 
     srv = BackgroundServer(workspace).start()
     yield srv

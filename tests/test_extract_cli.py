@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import radfeat, read_arff
 from PIL import Image
 from reference import load_xrv_model, xrv_input, xrv_outputs
-
-
-def radfeat(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "radfeat", *args], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def compare_with_reference(table: pd.DataFrame, root: Path, depth: int, ckpt: Path, mode: str) -> None:
@@ -207,9 +197,7 @@ def test_master_table_other_formats(tmp_path, tiny_weights, make_patients, fmt):
         assert str(got["img_densefeatures_0"].dtype) == "float32" and str(got["level_1"].dtype) == "int64"
         assert got["taken_at"].tolist() == ref["taken_at"].tolist()
     else:
-        from radfeat.output.table import read_arff
-
-        columns, rows, total = read_arff(tmp_path / "m.arff")
+        columns, rows = read_arff(tmp_path / "m.arff")
         text = (tmp_path / "m.arff").read_text()
         assert "@ATTRIBUTE 'level_1' NUMERIC" in text and "@ATTRIBUTE 'taken_at' STRING" in text
         got = pd.DataFrame(rows, columns=columns)

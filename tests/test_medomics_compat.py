@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from medomics_reference import dead_channel_checkpoint, medomics_records
-from radfeat.output.table import csv_rows
+from radfeat.output.partial import csv_rows
 from radfeat.pipeline.discovery import discover
 from test_extract_cli import radfeat
 

@@ -35,7 +35,7 @@ def write_table(path: Path, feats: np.ndarray, preds: np.ndarray | None = None) 
     if path.suffix == ".parquet":
         pq.write_table(table, path)
     elif path.suffix == ".arff":
-        from radfeat.output.table import write_arff_from_csv
+        from radfeat.output.formats import write_arff_from_csv
 
         pacsv.write_csv(table, path.with_suffix(".tmp.csv"))
         write_arff_from_csv(path.with_suffix(".tmp.csv"), path, text_columns=["level_1", "filename"])

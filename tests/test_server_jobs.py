@@ -8,7 +8,6 @@ not depend on how fast this machine is.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -17,41 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+from helpers import Client, serving
 from radfeat.pipeline.run import extract as real_extract
-from radfeat.server.app import BackgroundServer
-
-
-class Client:
-    def __init__(self, srv: BackgroundServer):
-        self.url = srv.url + "/rpc"
-        self.headers = {"X-Radfeat-Token": srv.token}
-        self.n = 0
-
-    def raw(self, method: str, **params: Any) -> dict[str, Any]:
-        self.n += 1
-        payload = {"jsonrpc": "2.0", "id": self.n, "method": method, "params": params}
-        resp = requests.post(self.url, json=payload, headers=self.headers, timeout=30)
-        assert resp.status_code == 200, resp.text
-        return resp.json()
-
-    def __call__(self, method: str, **params: Any) -> Any:
-        answer = self.raw(method, **params)
-        assert "error" not in answer, answer
-        return answer["result"]
-
-    def wait(self, job_id: str, timeout: float = 60, seen: list[dict] | None = None,
-             until: Callable[[dict], bool] | None = None) -> dict[str, Any]:
-        until = until or (lambda st: st["state"] not in ("queued", "running"))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            st = self("job_status", job_id=job_id)
-            if seen is not None:
-                seen.append(st)
-            if until(st):
-                return st
-            time.sleep(0.02)
-        raise AssertionError(f"job {job_id} did not get there in {timeout}s: {st}")
+from radfeat.server.serve import BackgroundServer
 
 
 @pytest.fixture
@@ -99,12 +66,6 @@ class Gate:
                 assert self.opened.wait(30), "test never released the gate"
 
         return real_extract(opts, progress=gated, cancel=cancel, log=log)
-
-
-@contextlib.contextmanager
-def serving(workspace: Path, extract_fn: Callable[..., Any] | None = None) -> Iterator[tuple[BackgroundServer, Client]]:
-    with BackgroundServer(workspace, extract_fn=extract_fn) as srv:
-        yield srv, Client(srv)
 
 
 @pytest.fixture

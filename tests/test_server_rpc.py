@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image
 from radfeat.options import ExtractOptions, validate
-from radfeat.server.app import BackgroundServer
+from radfeat.server.serve import BackgroundServer
 
 
 class Http:
@@ -170,12 +170,12 @@ def test_batch(http: Http, patients: Path) -> None:
 
 
 def test_internal_error_hides_details(http: Http, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import radfeat.output.table
+    import radfeat.server.api
 
     def broken(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("secret internals at /home/someone")
 
-    monkeypatch.setattr(radfeat.output.table, "read_page", broken)
+    monkeypatch.setattr(radfeat.server.api, "read_page", broken)
     (workspace / "t.csv").write_text("a\n1\n")
     err = http.error("read_table", {"path": "t.csv"})
     assert err["code"] == -32603
@@ -367,8 +367,11 @@ def test_thumbnail_16bit(http: Http, workspace: Path) -> None:
     Image.fromarray(arr).save(workspace / "deep.png")
     res = http.result("thumbnail", path="deep.png", size=32)
     thumb = Image.open(io.BytesIO(base64.b64decode(res["data_url"].split(",", 1)[1])))
-    low, high = thumb.getextrema()
-    assert thumb.mode == "L" and low <= 5 and high >= 250  # scaled to the full 8-bit range
+    # scaled to 8 bits by the full 16-bit range, as the extraction reads it (not stretched min-max)
+    expected = Image.fromarray(np.rint(arr.astype(np.float32) * np.float32(255 / 65535)).astype(np.uint8))
+    expected.thumbnail((32, 32))
+    assert thumb.mode == "L" and np.array_equal(np.asarray(thumb), np.asarray(expected))
+    assert thumb.getextrema()[1] < 250  # the brightest pixel is 61420 / 65535 of full scale
 
 
 def test_unknown_job(http: Http) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from radfeat.server.app import BackgroundServer, find_frontend, inject_token, main, serve
+from radfeat.server.app import find_frontend, inject_token
+from radfeat.server.serve import BackgroundServer, main, serve
 
 VERSION = {"jsonrpc": "2.0", "method": "version", "id": 1}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from radfeat.output.table import PartialTable
+from radfeat.output.partial import PartialTable
 from radfeat.pipeline.discovery import ImageRef
 
 

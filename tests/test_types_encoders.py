@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import radfeat
 from radfeat.options import ExtractOptions, validate
 from radfeat.weights.architectures import block_counts, detect_architecture
 from radfeat.weights.catalog import Catalog
 from radfeat.xrv_compat import import_xrv
-from test_extract_cli import radfeat
 
 xrv = import_xrv()
 

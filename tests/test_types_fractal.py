@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from fractal_reference import reference_features
+from helpers import radfeat, read_arff
 from PIL import Image
 from radfeat.extractors.fractal_math import feature_names, fractal_features, load_rgb
 from radfeat.options import ExtractOptions, validate
-from radfeat.output.table import read_arff
 from radfeat.pipeline.run import extract
-from test_extract_cli import radfeat
 
 MAX_BOX = 7
 
@@ -76,8 +75,8 @@ def test_formats_parquet_and_arff(tmp_path, radfeat_home, data):
     text = (folder / "tex.arff").read_text()
     assert "@RELATION 'tex'" in text and "@ATTRIBUTE 'filename' STRING" in text
     assert f"@ATTRIBUTE '{csv.columns[2]}' NUMERIC" in text
-    columns, rows, total = read_arff(folder / "tex.arff")
-    assert columns == list(csv.columns) and total == len(csv)
+    columns, rows = read_arff(folder / "tex.arff")
+    assert columns == list(csv.columns) and len(rows) == len(csv)
     got = pd.DataFrame(rows, columns=columns)
     got[columns[2:]] = got[columns[2:]].astype(float)  # '?' (missing) is read as None
     pd.testing.assert_frame_equal(got, csv, check_dtype=False)
@@ -92,7 +91,7 @@ def test_small_images_give_nan_and_bad_files_are_listed(tmp_path, radfeat_home, 
     proc = radfeat("extract", str(root), "--type", "fractal", "--max-box", "7", "--output", str(out),
                    "--format", "arff", "--quiet")
     assert "smaller than box size r=7" in proc.stderr
-    columns, rows, _ = read_arff(out)
+    columns, rows = read_arff(out)
     tiny = dict(zip(columns, next(r for r in rows if r[1] == "tiny.png"), strict=True))
     assert tiny["img_fractal_lac_r7"] is None and tiny["img_fractal_lac_r3"] is not None  # NaN is '?' in ARFF
     errors = pd.read_csv(tmp_path / "t.errors.csv")

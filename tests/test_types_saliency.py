@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import radfeat
 from PIL import Image
 from radfeat.extractors.saliency import (
     cam_maps,
@@ -22,7 +23,6 @@ from radfeat.options import ExtractOptions, validate
 from radfeat.pipeline.preprocess import center_crop
 from radfeat.weights.catalog import Catalog
 from reference import load_xrv_model, xrv_input
-from test_extract_cli import radfeat
 
 PATHOLOGIES = ["Atelectasis", "Effusion"]
 

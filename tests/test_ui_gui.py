@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import artifact
 from PIL import Image
-from ui_support import artifact
 
 
 def _qt_webengine_problem() -> str | None:
@@ -60,7 +60,7 @@ def test_dialog_api_exposes_only_dialogs():
 def test_only_the_window_server_allows_the_bridge_eval(tmp_path):
     """pywebview's bridge needs ``eval``; only the desktop window's private server permits it."""
     import requests
-    from radfeat.server.app import BackgroundServer
+    from radfeat.server.serve import BackgroundServer
 
     for bridge, expected in ((False, False), (True, True)):
         with BackgroundServer(tmp_path, window_bridge=bridge) as srv:

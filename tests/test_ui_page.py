@@ -14,7 +14,7 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-from ui_support import artifact, needs_chromium  # noqa: E402
+from helpers import artifact, needs_chromium  # noqa: E402
 
 WARNING = "You must select convenient options for feature generation"
 LONG = 180_000  # ms: the first extraction also exports the checkpoint to ONNX

@@ -14,7 +14,7 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-from ui_support import artifact, needs_chromium  # noqa: E402
+from helpers import artifact, needs_chromium  # noqa: E402
 
 LONG = 120_000  # ms: the first saliency run exports the tiny checkpoint to ONNX
 STYLES = ["Grayscale", "Colormap", "Overlay", "Multiply"]

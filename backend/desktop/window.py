@@ -2,7 +2,7 @@
 
 The window is a thin shell around the same page a browser gets from ``radfeat serve``:
 
-1. start the local backend (:class:`radfeat.server.app.BackgroundServer`) on a free
+1. start the local backend (:class:`radfeat.server.serve.BackgroundServer`) on a free
    127.0.0.1 port with a fresh per-launch token;
 2. open a pywebview window on its launch URL, with a small ``js_api`` object that
    gives the page native folder and file dialogs (the page feature-detects
@@ -205,7 +205,7 @@ def run(workspace: str | Path = ".", *, debug: bool = False) -> int:
         return 1
 
     import webview
-    from radfeat.server.app import BackgroundServer
+    from radfeat.server.serve import BackgroundServer
 
     try:
         server = BackgroundServer(ws, window_bridge=True)

@@ -15,31 +15,21 @@ errors file, cancel, the final formats (CSV, Parquet, ARFF), the master table an
 ``provenance()``          what is recorded beside the table (weights, export, settings)
 ========================  ====================================================================
 
-One module per family: :mod:`radfeat.extractors.densenet` (``densenet``),
-:mod:`radfeat.extractors.encoder` (``encoder``: other TorchXRayVision encoders),
-:mod:`radfeat.extractors.onnx_model` (``onnx``: a registered ONNX model), :mod:`radfeat.extractors.fractal`
-(``fractal``) and :mod:`radfeat.extractors.saliency` (``saliency``).  Columns are named
-``<prefix>_<family>_<i or name>``.
+Each type lives in one module of this package (``densenet.py``, ``encoder.py``, ``onnx_model.py``,
+``fractal.py``, ``saliency.py``), which declares it in :mod:`radfeat.extractors.registry`.  Columns
+are named ``<prefix>_<family>_<i or name>``.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from radfeat.extractors import registry
 from radfeat.options import ExtractOptions
 from radfeat.pipeline.discovery import ImageRef
-
-_MODULES = {
-    "densenet": ("extractors.densenet", "DenseNetExtractor"),
-    "encoder": ("extractors.encoder", "EncoderExtractor"),
-    "onnx": ("extractors.onnx_model", "OnnxExtractor"),
-    "fractal": ("extractors.fractal", "FractalExtractor"),
-    "saliency": ("extractors.saliency", "SaliencyExtractor"),
-}
 
 
 @dataclass
@@ -105,16 +95,9 @@ class Extractor:
         """Called once the table is written (not after a cancel)."""
 
 
-def extractor_class(kind: str) -> type[Extractor]:
-    module, name = _MODULES[kind]
-    return getattr(importlib.import_module(f"radfeat.{module}"), name)
-
-
-def make_extractor(opts: ExtractOptions, ws: Any, threads: int, log: Callable[[str], None]) -> Extractor:
+def make_extractor(opts: ExtractOptions, wset: Any, threads: int, log: Callable[[str], None]) -> Extractor:
     """The extractor for ``opts.type`` (options already validated)."""
-    return extractor_class(opts.type)(opts, ws, threads, log)
-
-
-def block_names(prefix: str, family: str, n: int) -> list[str]:
-    """``<prefix>_<family>_0 … _<n-1>``."""
-    return [f"{prefix}_{family}_{i}" for i in range(n)]
+    kind = registry.get(opts.type)
+    if kind is None:
+        raise ValueError(f"unknown extraction type {opts.type!r}")
+    return kind.extractor(opts, wset, threads, log)

@@ -23,14 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from radfeat.extractors.base import BatchResult, Extractor, block_names
+from radfeat.errors import InvalidInput
+from radfeat.extractors import registry
+from radfeat.extractors.base import BatchResult, Extractor
+from radfeat.output.columns import block_names
 from radfeat.pipeline.discovery import ImageRef
+from radfeat.weights.readiness import ensure_weights
 
 CROPS = ("none", "center")
 POOLS = ("none", "avg", "max")
 
 
-class OnnxModelError(ValueError):
+class OnnxModelError(InvalidInput, ValueError):
     """The ONNX model or its settings cannot be used; the message says why."""
 
 
@@ -211,7 +215,6 @@ class OnnxExtractor(Extractor):
     kind = "onnx"
 
     def prepare(self) -> None:
-        from radfeat.pipeline.run import ensure_weights
         from radfeat.weights.export import weights_sha256
         from radfeat.weights.session import DenseNetSession
 
@@ -273,3 +276,18 @@ class OnnxExtractor(Extractor):
         return {"weights": {"name": ws.name, "sha256": self.sha, "source": ws.source, "architecture": "onnx",
                             "input_size": ws.input_size},
                 "onnx_model": {k: v for k, v in self.cfg.items() if k != "families"}}
+
+
+ONNX = registry.register(registry.ExtractionType(
+    name=OnnxExtractor.kind,
+    label="Your ONNX model",
+    description="Runs an image model you registered with “radfeat models add-onnx”; the columns are the "
+                "outputs chosen when it was registered.",
+    extractor=OnnxExtractor,
+    columns="<prefix>_<output>_0…n for each output chosen at registration",
+    order=30,
+    weights_kinds=(OnnxExtractor.kind,),
+    architectures=(OnnxExtractor.kind,),
+    weights_word="an ONNX model",
+    missing_weights="Choose the ONNX model to run (register one with 'radfeat models add-onnx')",
+))

@@ -6,6 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from radfeat.errors import InvalidInput
+
+
+class DatesError(InvalidInput, ValueError):
+    """The dates CSV cannot be read; the message says why."""
 
 SNIFF_BYTES = 64 * 1024
 _TEXT_CONTROLS = {9, 10, 12, 13}
@@ -26,7 +31,7 @@ def _read(path: Path, nrows: int | None = None) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, nrows=nrows)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Cannot read the dates CSV: {exc}") from None
+        raise DatesError(f"Cannot read the dates CSV: {exc}") from None
 
 
 def read_columns(path: Path) -> list[str]:

@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 from radfeat.options import MasterTableOptions, master_date_column, master_patient_column
 from radfeat.output.atomic import atomic_path
 from radfeat.output.dates import read_dates
-from radfeat.output.table import csv_rows
+from radfeat.output.partial import csv_rows
 
 _DIGITS = re.compile(r"\d+")
 BRIEF_NAMES = 50

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from radfeat.output.table import is_text_column
+from radfeat.output.columns import is_text_column
 
 BLOCK_BYTES = 8 << 20  # Arrow CSV block: a few thousand wide rows
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from radfeat.pipeline.images import ImageError
+from radfeat.errors import ImageError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 PREAMBLE = 128  # the DICOM magic "DICM" follows a 128-byte preamble

@@ -12,8 +12,9 @@ import dataclasses
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from radfeat.options import ExtractOptions, Problem
+from radfeat.errors import Problem
 from radfeat.pipeline.dicom import (
     DATE_TAGS,
     PATIENT_TAG,
@@ -25,6 +26,9 @@ from radfeat.pipeline.dicom import (
 )
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import ImageError
+
+if TYPE_CHECKING:  # options.py imports this module for its checks
+    from radfeat.options import ExtractOptions
 
 _VIEW_RE = re.compile(r"[A-Za-z]{1,16}")
 

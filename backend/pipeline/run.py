@@ -36,17 +36,11 @@ from radfeat.options import (
     master_patient_column,
     resolve_weights,
 )
-from radfeat.output.table import (
-    PartialTable,
-    finalize_plain,
-    level_columns,
-    sidecar,
-    write_errors,
-    write_json,
-)
+from radfeat.output.columns import level_columns, sidecar
+from radfeat.output.formats import finalize_plain, publish, write_errors, write_json
+from radfeat.output.partial import PartialTable
 from radfeat.pipeline.discovery import ImageRef, discover
 from radfeat.pipeline.images import ImageError
-from radfeat.weights.catalog import WeightSet
 
 logger = logging.getLogger("radfeat")
 
@@ -99,17 +93,6 @@ def _load(ref: ImageRef, load: Callable[[ImageRef], Any]) -> _Loaded:
         return _Loaded(ref, None, str(exc))
     except Exception as exc:  # one bad case gives a log line, never a crashed run
         return _Loaded(ref, None, f"unexpected error: {type(exc).__name__}: {exc}")
-
-
-def ensure_weights(ws: WeightSet, log: Callable[[str], None]) -> None:
-    if ws.downloaded:
-        return
-    if not ws.url:
-        raise OptionsError([Problem("weights", f"Weights file for '{ws.name}' is missing: {ws.path}")])
-    from radfeat.weights.download import fetch
-
-    log(f"Downloading {ws.name} weights (first use)...")
-    fetch(ws, log=log)
 
 
 def _options_from(options: ExtractOptions | None, kwargs: dict[str, Any]) -> ExtractOptions:
@@ -246,13 +229,12 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     report(Progress("writing", done=done, total=total, failed=len(errors), message=f"Writing {output.name}"))
     if opts.master_table is not None:
         from radfeat.output.master import build_master
-        from radfeat.output.table import publish
 
         mt = opts.master_table
         target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
         listing = sidecar(output, ".unmatched.csv")
         mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing)
-        patient = f"level_{mt.patient_level}"
+        patient = master_patient_column(mt)
         numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
         publish(target, output, opts.format, [master_date_column(mt)] + ([] if numeric_ids else [patient]),
                 infer=[patient] if numeric_ids else [])

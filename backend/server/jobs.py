@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from radfeat.errors import Busy, Cancelled, NotFound
+
 log = logging.getLogger("radfeat.server")
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -44,21 +46,27 @@ LOG_SHOWN = 50
 ExtractFn = Callable[..., Any]
 
 
-class JobBusy(RuntimeError):
+class JobBusy(Busy, RuntimeError):
     """A job is already queued or running for the same weight set or output file."""
 
     def __init__(self, job: Job, reason: str):
         self.job = job
         super().__init__(reason)
 
+    def rpc_data(self) -> dict[str, Any]:
+        return {"job_id": self.job.id}
 
-class JobNotFound(KeyError):
+
+class JobNotFound(NotFound, KeyError):
     def __init__(self, job_id: str):
         self.job_id = job_id
         super().__init__(job_id)
 
     def __str__(self) -> str:
         return f"No such job: {self.job_id}"
+
+    def rpc_data(self) -> dict[str, Any]:
+        return {"job_id": self.job_id}
 
 
 def _field(obj: Any, name: str, default: Any = None) -> Any:
@@ -244,7 +252,7 @@ class JobManager:
             cancelled = bool(summary and summary.get("cancelled"))
             state = "cancelled" if cancelled else "done"
         except Exception as exc:  # the job fails; the server and the other jobs go on
-            if job.cancel.is_set() and "cancel" in type(exc).__name__.lower():
+            if isinstance(exc, Cancelled):
                 state = "cancelled"
             else:
                 raw = getattr(exc, "problems", None)

@@ -1,4 +1,4 @@
-"""Registers the RPC methods that live outside :mod:`radfeat.server.app` and the browser's 403 page.
+"""Registers the RPC methods that live outside :mod:`radfeat.server.api` and the browser's 403 page.
 
 :func:`install` is called once by :func:`radfeat.server.app.create_app`.  The method groups:
 

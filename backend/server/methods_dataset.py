@@ -44,7 +44,7 @@ def _numeric_columns(path: Path, columns: tuple[str, ...]) -> dict[str, bool]:
         schema = pq.ParquetFile(path).schema_arrow
         return {f.name: pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in schema}
     if path.suffix == ".arff":
-        from radfeat.output.table import is_text_column
+        from radfeat.output.columns import is_text_column
 
         return {c: not is_text_column(c) for c in columns}
     import pyarrow.csv as pacsv

@@ -1,6 +1,6 @@
 """RPC methods that prepare a run: readiness in validation, depths, weights list, restarts.
 
-These extend the base methods of :class:`radfeat.server.app.Api` (which they call) with what
+These extend the base methods of :class:`radfeat.server.api.Api` (which they call) with what
 the page needs to refuse a run that cannot work *before* it starts (issue 14):
 
 * ``validate_options`` / ``start_extraction`` gain readiness (:mod:`radfeat.server.readiness`);

@@ -1,7 +1,7 @@
 """Interrupted runs found in the output folder: ``<output>.partial`` plus its ``.partial.json`` state.
 
 A run writes its finished rows to ``<output>.partial`` and, beside it, the options fingerprint,
-the columns and the options it was started with (:class:`radfeat.output.table.PartialTable`).
+the columns and the options it was started with (:class:`radfeat.output.partial.PartialTable`).
 After a cancel, a crash or a restart of the backend, these files are all that is left; the
 page lists them and offers "Resume" with the stored options (the same options continue the run).
 """

@@ -19,7 +19,12 @@ code       name                when
 -32002     Not found           a file, folder or job that does not exist
 -32003     Busy                a job already runs for these weights; ``data.job_id``
 -32004     Cannot read         a file exists but cannot be read as asked
+-32005     Failed              an operation failed; the message says why
+-32006     Cancelled           the work was stopped on request
 =========  ==================  =====================================================
+
+Every :class:`radfeat.errors.RadfeatError` raised by a method becomes the error object its class
+declares (code, message, data); see :mod:`radfeat.errors`.
 
 Messages are human sentences meant to be shown as they are; clients never see a
 stack trace.
@@ -40,30 +45,40 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
-log = logging.getLogger("radfeat.server")
+from radfeat.errors import (  # noqa: F401  (the codes are part of this module's interface)
+    ACCESS_DENIED,
+    BUSY,
+    CANCELLED,
+    CANNOT_READ,
+    FAILED,
+    INTERNAL_ERROR,
+    INVALID_OPTIONS,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    NOT_FOUND,
+    PARSE_ERROR,
+    RadfeatError,
+)
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-INVALID_OPTIONS = -32000
-ACCESS_DENIED = -32001
-NOT_FOUND = -32002
-BUSY = -32003
-CANNOT_READ = -32004
+log = logging.getLogger("radfeat.server")
 
 MAX_BATCH = 100
 
 
-class RpcError(Exception):
-    """An error to return to the caller as a JSON-RPC error object."""
+class RpcError(RadfeatError):
+    """An error to return to the caller as a JSON-RPC error object (its code chosen where it is raised)."""
 
     def __init__(self, code: int, message: str, data: Any = None):
         super().__init__(message)
-        self.code = code
+        self.code = self.rpc_code = code
         self.message = message
         self.data = data
+
+    @classmethod
+    def of(cls, exc: RadfeatError) -> RpcError:
+        """The error object for any radfeat error: its class's code, message and data."""
+        return exc if isinstance(exc, RpcError) else cls(exc.rpc_code, exc.rpc_message(), exc.rpc_data())
 
     def to_dict(self) -> dict[str, Any]:
         err: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -260,8 +275,8 @@ class Dispatcher:
         kwargs = method.bind(params)
         try:
             return method.func(**kwargs)
-        except RpcError:
-            raise
+        except RadfeatError as exc:
+            raise RpcError.of(exc) from exc
         except Exception as exc:  # turned into an error object, never a traceback
             mapped = self._error_mapper(exc) if self._error_mapper else None
             if mapped is not None:

@@ -26,7 +26,9 @@ import secrets
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+from radfeat.errors import AccessDenied
 from radfeat.options import OUTPUT_SUBDIR
 
 TOKEN_HEADER = "X-Radfeat-Token"
@@ -40,12 +42,15 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class PathDenied(PermissionError):
+class PathDenied(AccessDenied, PermissionError):
     """A path outside the workspace and outside everything the user chose."""
 
     def __init__(self, path: str, message: str | None = None):
         self.path = path
         super().__init__(message or f"Access denied: {path} is outside the workspace and the folders you chose")
+
+    def rpc_data(self) -> dict[str, Any]:
+        return {"path": self.path}
 
 
 class Guard:

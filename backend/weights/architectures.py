@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from radfeat.weights.checkpoint import Checkpoint, CheckpointError
 
-ARCHITECTURES = ("densenet121", "resnet50", "resnet101", "resnet-ae")
 _RESNET_DEPTH = {(3, 4, 6, 3): "resnet50", (3, 4, 23, 3): "resnet101"}
 
 

@@ -18,12 +18,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from radfeat.errors import NotFound
 from radfeat.weights import home
 
 N_PATHOLOGIES = 18
 
 
-class UnknownWeights(KeyError):
+class UnknownWeights(NotFound, KeyError):
     """Raised for a weights name that is neither in the catalog nor user-registered."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from radfeat.errors import RadfeatError
 from radfeat.weights.digest import sha256_file  # noqa: F401  (re-exported for callers)
 
 _DENSENET_CLASSES = {"DenseNet", "_DenseBlock", "_DenseLayer", "_Transition"}
 _MODULE_PREFIXES = ("torch.nn.modules.", "torchxrayvision.")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RadfeatError, ValueError):
     """The file is not a checkpoint radfeat can use, or refers to code it will not run."""
 
 

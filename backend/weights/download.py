@@ -16,12 +16,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from radfeat.errors import RadfeatError
 from radfeat.weights.catalog import WeightSet
 
 CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(RadfeatError, RuntimeError):
     """The download failed or the file did not match its checksum."""
 
 

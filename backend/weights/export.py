@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
+from radfeat.errors import RadfeatError
 from radfeat.output.atomic import atomic_path, write_text_atomic
 from radfeat.weights import home
 from radfeat.weights.catalog import WeightSet
@@ -42,7 +43,7 @@ PRED_TOL = 1e-5
 FEAT_REL_TOL = 1e-4
 
 
-class ExportError(RuntimeError):
+class ExportError(RadfeatError, RuntimeError):
     """The ONNX graph did not reproduce the torch model; nothing was cached."""
 
 
@@ -119,9 +120,14 @@ def onnx_path(ws: WeightSet, sha: str | None = None) -> Path:
     return home.onnx_dir() / f"{ws.name}-{sha[:16]}-{_settings_key(ws)}.onnx"
 
 
+def needs_export(ws: WeightSet) -> bool:
+    """False for a registered ONNX model: the file is already what ONNX Runtime runs."""
+    return ws.architecture != "onnx"
+
+
 def is_exported(ws: WeightSet) -> bool:
     """True when an up-to-date ONNX export of ``ws`` is cached (a registered ONNX model is its own export)."""
-    if ws.architecture == "onnx":
+    if not needs_export(ws):
         return ws.downloaded
     return ws.downloaded and onnx_path(ws).is_file()
 

@@ -28,12 +28,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from radfeat.errors import InvalidInput
 from radfeat.output.atomic import atomic_path
 from radfeat.weights.catalog import Catalog, WeightSet
 
 IMPORTED = "imported"
 PRESENT = "already present"
 REJECTED = "rejected"
+
+
+class FolderError(InvalidInput, ValueError):
+    """The folder to import from does not exist."""
 
 
 @dataclass
@@ -117,7 +122,7 @@ def import_folder(folder: Path | str, *, log: Callable[[str], None] = print,
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise ValueError(f"Not a folder: {folder}")
+        raise FolderError(f"Not a folder: {folder}")
     return import_paths([folder], log=log, catalog=catalog)
 
 

@@ -7,25 +7,28 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from radfeat.errors import InvalidInput
+from radfeat.extractors import registry
 from radfeat.output.atomic import atomic_path
 from radfeat.weights.catalog import Catalog, WeightSet, default_pathologies
+from radfeat.weights.export import is_exported
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
+class RegistrationError(InvalidInput, ValueError):
+    """A weight set or model cannot be registered under that name or from that file."""
+
+
 def status(catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """One row per weight set: name, labels trained, downloaded, exported, size on disk."""
-    from radfeat.weights.export import is_exported
-
     catalog = catalog or Catalog()
-    from radfeat.options import type_of
-
     rows = []
     for ws in catalog.entries():
         rows.append({
             "name": ws.name,
             "architecture": ws.architecture,
-            "type": type_of(ws.architecture),
+            "type": registry.kind_of(ws.architecture),
             "description": ws.description,
             "labels": list(ws.labels),
             "trained_labels": ws.trained_labels,
@@ -40,9 +43,9 @@ def status(catalog: Catalog | None = None) -> list[dict[str, Any]]:
 
 def _check_name(name: str, catalog: Catalog) -> None:
     if not _NAME_RE.fullmatch(name or ""):
-        raise ValueError("Weights name must start with a letter or digit and use only letters, digits, '.', '_' or '-'")
+        raise RegistrationError("Weights name must start with a letter or digit and use only letters, digits, '.', '_' or '-'")
     if name in catalog and catalog.get(name).source == "catalog":
-        raise ValueError(f"'{name}' is a catalog weight set; choose another name")
+        raise RegistrationError(f"'{name}' is a catalog weight set; choose another name")
 
 
 def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
@@ -59,7 +62,7 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
     _check_name(name, catalog)
     source = Path(source).expanduser()
     if not source.is_file():
-        raise ValueError(f"Checkpoint not found: {source}")
+        raise RegistrationError(f"Checkpoint not found: {source}")
     ckpt = load_checkpoint(source, None)  # restricted unpickling: refuses anything but tensors and module state
     if detect_architecture(ckpt.state_dict) != "densenet121":
         return _add_encoder(name, source, ckpt, detect_architecture(ckpt.state_dict), log)
@@ -130,7 +133,7 @@ def add_onnx(name: str, source: Path, *, input_size: int | None = None, channels
     _check_name(name, catalog)
     source = Path(source).expanduser()
     if not source.is_file():
-        raise ValueError(f"ONNX model not found: {source}")
+        raise RegistrationError(f"ONNX model not found: {source}")
     with tempfile.TemporaryDirectory(prefix="radfeat-onnx-") as work:
         stored, size, extra = inspect_model(source, input_size=input_size, channels=channels, mean=mean, std=std,
                                             scale=scale, outputs=outputs, crop=crop, pool=pool, workdir=Path(work))

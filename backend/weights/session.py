@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from radfeat.errors import RadfeatError
 
 
-class DeviceError(RuntimeError):
+class DeviceError(RadfeatError, RuntimeError):
     """The requested device cannot be used."""
 
 

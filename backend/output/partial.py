@@ -1,0 +1,157 @@
+"""The streaming partial table: finished rows appended batch by batch, and resume.
+
+Rows go to ``<output>.partial`` (plain CSV) together with a small state file (the options
+fingerprint and the columns); a run started again with the same options reads which images are
+already there and continues.  When the run completes, :mod:`radfeat.output.formats` publishes the
+partial as the final table.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from radfeat.output.atomic import write_text_atomic
+from radfeat.pipeline.discovery import ImageRef
+
+
+class PartialTable:
+    """Append-only CSV of finished rows plus the options fingerprint that produced them."""
+
+    def __init__(self, output: Path, columns: list[str], fingerprint: dict[str, Any], resume: bool = True,
+                 log: Callable[[str], None] = print, options: dict[str, Any] | None = None) -> None:
+        self.output = output
+        self.path = output.with_name(output.name + ".partial")
+        self.state_path = output.with_name(output.name + ".partial.json")
+        self.columns = columns
+        self.n_keys = sum(1 for c in columns if c.startswith("level_")) + 1
+        self.done: set[str] = set()
+        self.rows = 0
+        output.parent.mkdir(parents=True, exist_ok=True)
+        state = {"fingerprint": fingerprint, "columns": columns}
+        if resume and self._matches(state):
+            self._recover()
+            if self.done:
+                log(f"Resuming: {len(self.done)} image(s) already in {self.path.name}")
+        else:
+            if self.path.exists():
+                log(f"Starting over: {self.path.name} came from different options")
+            # the options ride along (the page offers "Resume" with them); only the fingerprint decides
+            write_text_atomic(self.state_path, json.dumps({**state, "options": options}, indent=1, default=str))
+            self.path.unlink(missing_ok=True)  # never write through a link planted at this name
+            with _open_nofollow(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL) as fh:
+                fh.write((",".join(columns) + "\n").encode("utf-8"))
+        self._fh = _open_nofollow(self.path, os.O_WRONLY | os.O_APPEND)
+
+    def _matches(self, state: dict[str, Any]) -> bool:
+        if self.path.is_symlink() or not (self.path.is_file() and self.state_path.is_file()):
+            return False
+        try:
+            saved = json.loads(self.state_path.read_text())
+        except ValueError:
+            return False
+        return {k: saved.get(k) for k in state} == json.loads(json.dumps(state))
+
+    def _recover(self) -> None:
+        """Drop a half-written last line (crash mid-write), then read the keys of finished rows."""
+        with open(self.path, "rb+") as fh:
+            data = fh.read()
+            cut = data.rfind(b"\n") + 1
+            if cut < len(data):
+                fh.truncate(cut)
+        names = self.columns[: self.n_keys]
+        opts = pacsv.ConvertOptions(include_columns=names, column_types={n: pa.string() for n in names},
+                                    strings_can_be_null=False)
+        table = pacsv.read_csv(self.path, convert_options=opts)
+        keys = ["/".join(parts) for parts in zip(*(table.column(n).to_pylist() for n in names), strict=True)]
+        self.done = set(keys)
+        self.rows = len(keys)
+
+    def append(self, refs: Sequence[ImageRef], blocks: Sequence[np.ndarray]) -> None:
+        """Write one batch of rows (``blocks``: feature matrices in column order) and flush it.
+
+        The numbers are formatted by Arrow in one vectorised call per block (the same text its
+        CSV writer produces: shortest round-trip repr, float32 kept as float32), not per column.
+        """
+        if not refs:
+            return
+        self._write(refs, csv_rows(self._key_columns(refs), blocks))
+
+    def append_columns(self, refs: Sequence[ImageRef], values: Sequence[Sequence[Any]]) -> None:
+        """Write rows of any types: ``refs`` gives each row's keys, ``values`` one list per other column."""
+        if not refs:
+            return
+        arrays: list[pa.Array] = [pa.array(col, pa.string()) for col in self._key_columns(refs)]
+        arrays.extend(pa.array(list(col)) for col in values)
+        table = pa.Table.from_arrays(arrays, names=self.columns)
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
+        self._write(refs, buf.getvalue())
+
+    def _key_columns(self, refs: Sequence[ImageRef]) -> list[list[str]]:
+        cols = [[r.levels[i] for r in refs] for i in range(self.n_keys - 1)]
+        cols.append([r.filename for r in refs])
+        cols.extend([r.tags[j] for r in refs] for j in range(len(refs[0].tags)))  # DICOM tag cells
+        return cols
+
+    def _write(self, refs: Sequence[ImageRef], data: bytes) -> None:
+        self._fh.write(data)
+        self._fh.flush()
+        self.rows += len(refs)
+        self.done.update(r.key for r in refs)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+    def discard(self) -> None:
+        """Remove the partial files once the final table exists."""
+        self.close()
+        for p in (self.path, self.state_path):
+            p.unlink(missing_ok=True)
+
+
+def _open_nofollow(path: Path, flags: int):
+    """A binary file object for ``path`` opened without following a symbolic link at its name."""
+    fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), 0o644)
+    return os.fdopen(fd, "ab" if flags & os.O_APPEND else "wb")
+
+
+def csv_rows(text_columns: Sequence[Sequence[str]], blocks: Sequence[np.ndarray]) -> bytes:
+    """CSV lines: the text cells (quoted as Arrow's CSV writer quotes strings), then the number blocks."""
+    parts = [['"' + v.replace('"', '""') + '"' for v in col] for col in text_columns]
+    for block in blocks:
+        block = np.asarray(block)
+        if block.dtype != np.float64:  # float64 blocks (fractal features) are kept as they are
+            block = block.astype(np.float32, copy=False)
+        parts.append(_format_rows(block))
+    return "".join(",".join(row) + "\n" for row in zip(*parts, strict=True)).encode("utf-8")
+
+
+def float_text(values: pa.Array) -> pa.Array:
+    """Numbers as text, as Arrow's CSV writer formats them (shortest round-trip repr), except that an
+    integral value keeps a decimal point: Arrow writes ``0``, pandas would read a column of such cells as
+    int64, and MEDomics' tables (Python floats) read back as float64.  Only ``-?[0-9]+`` cells change."""
+    text = pc.cast(values, pa.string())
+    whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
+    return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+
+
+def _format_rows(block: np.ndarray) -> list[str]:
+    """Each row of a 2-D float block as comma-separated text (:func:`float_text` formatting)."""
+    n, k = block.shape
+    if k == 0:
+        return [""] * n
+    text = float_text(pa.array(np.ascontiguousarray(block).ravel()))
+    offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int64))
+    return pc.binary_join(pa.LargeListArray.from_arrays(offsets, text), ",").to_pylist()

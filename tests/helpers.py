@@ -1,0 +1,94 @@
+"""What several test files share: the CLI in a subprocess, a JSON-RPC client over real HTTP, ARFF read
+back with liac-arff, and where Chromium is (browser and window tests).  Fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import arff
+import pytest
+import requests
+from radfeat.server.serve import BackgroundServer
+
+
+def radfeat(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``radfeat ARGS`` in a fresh process (the installed entry point's code path)."""
+    proc = subprocess.run([sys.executable, "-m", "radfeat", *args], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def read_arff(path: Path) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of an ARFF file as WEKA's format defines it (liac-arff; '?' is None)."""
+    with open(path, encoding="utf-8") as fh:
+        data = arff.load(fh)
+    return [name for name, _ in data["attributes"]], [list(row) for row in data["data"]]
+
+
+# ---------------------------------------------------------------------------------------------------
+# JSON-RPC over real HTTP
+class Client:
+    def __init__(self, srv: BackgroundServer):
+        self.url = srv.url + "/rpc"
+        self.headers = {"X-Radfeat-Token": srv.token}
+        self.n = 0
+
+    def raw(self, method: str, **params: Any) -> dict[str, Any]:
+        self.n += 1
+        payload = {"jsonrpc": "2.0", "id": self.n, "method": method, "params": params}
+        resp = requests.post(self.url, json=payload, headers=self.headers, timeout=30)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def __call__(self, method: str, **params: Any) -> Any:
+        answer = self.raw(method, **params)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def wait(self, job_id: str, timeout: float = 60, seen: list[dict] | None = None,
+             until: Callable[[dict], bool] | None = None) -> dict[str, Any]:
+        until = until or (lambda st: st["state"] not in ("queued", "running"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self("job_status", job_id=job_id)
+            if seen is not None:
+                seen.append(st)
+            if until(st):
+                return st
+            time.sleep(0.02)
+        raise AssertionError(f"job {job_id} did not get there in {timeout}s: {st}")
+
+
+@contextlib.contextmanager
+def serving(workspace: Path, extract_fn: Callable[..., Any] | None = None) -> Iterator[tuple[BackgroundServer, Client]]:
+    with BackgroundServer(workspace, extract_fn=extract_fn) as srv:
+        yield srv, Client(srv)
+
+
+
+# ---------------------------------------------------------------------------------------------------
+# Chromium
+CHROMIUM = os.environ.get("RADFEAT_CHROMIUM", "/usr/bin/chromium")
+# as root, in a closed network: no sandbox, no GPU, no background connections to Google's hosts
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+needs_chromium = pytest.mark.skipif(not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)),
+                                    reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+def artifact(name: str) -> Path:
+    """Path for a screenshot kept by the tests (tests/artifacts/ is git-ignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / name
