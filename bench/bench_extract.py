@@ -115,9 +115,9 @@ def run_cli(args: list[str]) -> tuple[float, int, dict]:
 
 def bench_inference(onnx: Path, threads: int, batch: int = 16, seconds: float = 8.0, precision="fp32") -> float:
     """(c) ONNX Runtime on ready tensors."""
-    from radfeat.weights.session import DenseNetSession
+    from radfeat.weights.session import OnnxSession
 
-    sess = DenseNetSession(onnx, "cpu", threads, log=lambda m: None)
+    sess = OnnxSession(onnx, "cpu", threads, log=lambda m: None)
     x = np.random.default_rng(0).normal(0, 300, (batch, 1, 224, 224)).astype(np.float32)
     sess.run(x)
     n, t = 0, time.perf_counter()

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import arff
 import pytest
 import requests
+from radfeat.pipeline.run import extract as real_extract
 from radfeat.server.serve import BackgroundServer
 
 
@@ -74,6 +76,41 @@ def serving(workspace: Path, extract_fn: Callable[..., Any] | None = None) -> It
     with BackgroundServer(workspace, extract_fn=extract_fn) as srv:
         yield srv, Client(srv)
 
+
+
+def slowed(delay: float) -> Callable[..., Any]:
+    """The real engine, with every progress report held for ``delay`` seconds."""
+
+    def run(opts: Any, *, progress: Callable, cancel: threading.Event, log: Callable) -> Any:
+        def slow(p: Any) -> None:
+            progress(p)
+            time.sleep(delay)
+
+        return real_extract(opts, progress=slow, cancel=cancel, log=log)
+
+    return run
+
+
+class Gate:
+    """The real engine, paused after its first extracted batch until :meth:`release`."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.paused = threading.Event()
+        self.once = True
+
+    def release(self) -> None:
+        self.opened.set()
+
+    def __call__(self, opts: Any, *, progress: Callable, cancel: threading.Event, log: Callable) -> Any:
+        def gated(p: Any) -> None:
+            progress(p)
+            if self.once and p.stage == "extracting" and p.done > 0:
+                self.once = False
+                self.paused.set()
+                assert self.opened.wait(30), "test never released the gate"
+
+        return real_extract(opts, progress=gated, cancel=cancel, log=log)
 
 
 # ---------------------------------------------------------------------------------------------------

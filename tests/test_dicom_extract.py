@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from dicom_support import encoder_available, make_dicom, set_transfer_syntax
+from helpers import radfeat
 from PIL import Image
 from reference import load_xrv_model, xrv_dicom_input, xrv_input, xrv_outputs
-from test_extract_cli import radfeat
 
 pytest.importorskip("pydicom")
 
@@ -141,7 +141,7 @@ def test_dicom_options_are_refused_with_the_same_words(tmp_path, tiny_weights):
 
 
 def test_dicom_over_rpc_with_tags_views_and_thumbnail(tiny_weights, tiny_checkpoint, workspace, tmp_path):
-    from test_server_jobs import serving
+    from helpers import serving
 
     root = tmp_path / "pacs"
     make_dicom(root / "p1" / "IM0001", bits=12, photometric="MONOCHROME1", window=(1500.0, 2000.0), seed=7)

@@ -147,8 +147,8 @@ def test_headers_are_read_without_pixels_and_dates_are_iso(tmp_path):
 
 def test_every_reader_takes_dicoms(tmp_path):
     """Fractal features and 3-channel ONNX models read DICOMs too: grey scaled to 8 bits by the full scale."""
-    from radfeat.extractors.fractal_math import load_rgb
     from radfeat.extractors.onnx_model import load_image
+    from radfeat.pipeline.images import read_rgb as load_rgb
 
     path = make_dicom(tmp_path / "IM0001", bits=12, photometric="MONOCHROME1", compress="rle")
     pixels, maxval = read_gray(path)

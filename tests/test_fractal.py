@@ -16,9 +16,9 @@ from radfeat.extractors.fractal_math import (
     curve_descriptors,
     feature_names,
     fractal_features,
-    load_rgb,
 )
 from radfeat.pipeline.images import ImageError
+from radfeat.pipeline.images import read_rgb as load_rgb
 
 RTOL = 1e-12
 ATOL = 1e-12

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from helpers import radfeat
 from medomics_reference import dead_channel_checkpoint, medomics_records
 from radfeat.output.partial import csv_rows
 from radfeat.pipeline.discovery import discover
-from test_extract_cli import radfeat
 
 
 def test_table_reads_back_like_medomics(tmp_path, radfeat_home, tiny_checkpoint, make_patients):

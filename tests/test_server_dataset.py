@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 import requests
-from test_server_jobs import serving
+from helpers import serving
 
 OUT = Path("DATA") / "extracted_features"
 

@@ -9,14 +9,13 @@ not depend on how fast this machine is.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Client, serving
+from helpers import Client, Gate, serving, slowed
 from radfeat.pipeline.run import extract as real_extract
 from radfeat.server.serve import BackgroundServer
 
@@ -31,41 +30,6 @@ def patients(tmp_path: Path, make_patients) -> Path:
 @pytest.fixture
 def options(patients: Path, tiny_weights: str) -> dict[str, Any]:
     return {"input": str(patients), "weights": tiny_weights, "batch_size": 1, "threads": 2}
-
-
-def slowed(delay: float) -> Callable[..., Any]:
-    """The real engine, with every progress report held for ``delay`` seconds."""
-
-    def run(opts: Any, *, progress: Callable, cancel: threading.Event, log: Callable) -> Any:
-        def slow(p: Any) -> None:
-            progress(p)
-            time.sleep(delay)
-
-        return real_extract(opts, progress=slow, cancel=cancel, log=log)
-
-    return run
-
-
-class Gate:
-    """The real engine, paused after its first extracted batch until :meth:`release`."""
-
-    def __init__(self) -> None:
-        self.opened = threading.Event()
-        self.paused = threading.Event()
-        self.once = True
-
-    def release(self) -> None:
-        self.opened.set()
-
-    def __call__(self, opts: Any, *, progress: Callable, cancel: threading.Event, log: Callable) -> Any:
-        def gated(p: Any) -> None:
-            progress(p)
-            if self.once and p.stage == "extracting" and p.done > 0:
-                self.once = False
-                self.paused.set()
-                assert self.opened.wait(30), "test never released the gate"
-
-        return real_extract(opts, progress=gated, cancel=cancel, log=log)
 
 
 @pytest.fixture

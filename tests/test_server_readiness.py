@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_server_jobs import Gate, serving
+from helpers import Gate, serving
 
 OUT = Path("DATA") / "extracted_features"
 

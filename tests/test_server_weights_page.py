@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from helpers import Client
 from radfeat.server.app import BackgroundServer
-from test_server_jobs import Client
 
 PAYLOAD = os.urandom(3_000_000)
 LABELS = [f"p{i}" for i in range(18)]

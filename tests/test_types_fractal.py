@@ -11,8 +11,9 @@ import pytest
 from fractal_reference import reference_features
 from helpers import radfeat, read_arff
 from PIL import Image
-from radfeat.extractors.fractal_math import feature_names, fractal_features, load_rgb
+from radfeat.extractors.fractal_math import feature_names, fractal_features
 from radfeat.options import ExtractOptions, validate
+from radfeat.pipeline.images import read_rgb as load_rgb
 from radfeat.pipeline.run import extract
 
 MAX_BOX = 7

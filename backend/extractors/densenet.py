@@ -18,6 +18,7 @@ from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import read_gray
 from radfeat.pipeline.preprocess import make as make_preprocess
 from radfeat.weights.readiness import ensure_weights
+from radfeat.weights.session import EXPORT_OUTPUTS, OnnxSession
 
 
 class DenseNetExtractor(Extractor):
@@ -25,7 +26,6 @@ class DenseNetExtractor(Extractor):
 
     def prepare(self) -> None:
         from radfeat.weights.export import export
-        from radfeat.weights.session import DenseNetSession
 
         opts, ws = self.opts, self.ws
         ensure_weights(ws, self.log)
@@ -35,7 +35,7 @@ class DenseNetExtractor(Extractor):
             from radfeat.weights.quantize import quantized
 
             model_path = quantized(self.info.path, log=self.log)
-        self.session = DenseNetSession(model_path, opts.device, self.threads, log=self.log)
+        self.session = OnnxSession(model_path, opts.device, self.threads, log=self.log)
         self.provider = self.session.provider
         self.pre = make_preprocess(opts.preprocess, ws.input_size)
         self.want_dense = "dense" in opts.features
@@ -64,7 +64,7 @@ class DenseNetExtractor(Extractor):
 
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
         x = np.stack(items)[:, None]
-        preds, feats = self.session.run(x)
+        preds, feats = self.session.run(x, EXPORT_OUTPUTS)
         blocks = ([feats] if self.want_dense else []) + ([preds] if self.want_pred else [])
         return BatchResult(list(refs), blocks=blocks)
 

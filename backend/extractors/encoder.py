@@ -51,7 +51,7 @@ class EncoderExtractor(DenseNetExtractor):
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
         x = np.stack(items)[:, None]
         if self.autoencoder:
-            (feats,) = self.session.session.run(["features"], {self.session.input_name: x})
+            (feats,) = self.session.run(x, ["features"])
             return BatchResult(list(refs), blocks=[feats])
         return super().run(items, refs)
 

@@ -19,6 +19,7 @@ from radfeat.extractors import registry
 from radfeat.extractors.base import BatchResult, Extractor
 from radfeat.options import is_int
 from radfeat.pipeline.discovery import ImageRef
+from radfeat.pipeline.images import read_rgb
 
 DEFAULT_MAX_BOX = 41
 MAX_MAX_BOX = 255
@@ -50,9 +51,7 @@ class FractalExtractor(Extractor):
         return f"fractal features, box sizes 3..{self.opts.max_box}, {self.threads} thread(s) per image"
 
     def load(self, ref: ImageRef) -> np.ndarray:
-        from radfeat.extractors.fractal_math import load_rgb
-
-        return load_rgb(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
+        return read_rgb(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
 
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
         from radfeat.extractors.fractal_math import FractalWarning, fractal_features

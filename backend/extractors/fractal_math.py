@@ -52,7 +52,6 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -64,7 +63,6 @@ __all__ = [
     "curve_descriptors",
     "feature_names",
     "fractal_features",
-    "load_rgb",
 ]
 
 PERCOLATION_THRESHOLD = 0.59275
@@ -101,42 +99,6 @@ def feature_names(max_box: int = 41, *, percolation: bool = True) -> list[str]:
     curves = ("lac",) + (_PERC if percolation else ())
     names += [f"{curve}_{d}" for curve in curves for d in DESCRIPTORS]
     return names
-
-
-def load_rgb(path: str | Path, dicom_voi_lut: bool = False) -> np.ndarray:
-    """Read an image file into an ``(H, W, 3)`` uint8 RGB array with Pillow.
-
-    8-bit images are converted with Pillow's ``convert("RGB")`` (grey levels are copied to the three
-    channels, an alpha channel is dropped), as the reference does.  16-bit grey images (common for
-    radiographs) are scaled to 8 bits by their full-scale value 65535 first, because Pillow's own
-    conversion would clip them; DICOM images likewise by their full scale ``2**BitsStored - 1``.  Raises :class:`radfeat.pipeline.images.ImageError` with a readable reason.
-    """
-    from PIL import Image, UnidentifiedImageError
-    from radfeat.pipeline import dicom
-    from radfeat.pipeline.images import MAX_PIXELS, ImageError
-
-    if dicom.is_dicom(path):
-        pixels, maxval = dicom.read_dicom(path, voi_lut=dicom_voi_lut, max_pixels=MAX_PIXELS)
-        grey = np.clip(np.rint(pixels.astype(np.float64) * (255.0 / maxval)), 0, 255).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    try:
-        with Image.open(Path(path)) as img:
-            img.load()
-            if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-                arr = np.asarray(img)
-                if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 65535):
-                    raise ImageError(f"unsupported pixel range for mode {img.mode}")
-                grey = np.rint(arr.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
-                return np.repeat(grey[:, :, None], 3, axis=2)
-            if img.mode == "F":
-                raise ImageError("unsupported pixel format (32-bit floating point image)")
-            return np.asarray(img.convert("RGB")).copy()
-    except FileNotFoundError:
-        raise ImageError("file not found") from None
-    except UnidentifiedImageError:
-        raise ImageError("not an image (unrecognised file content)") from None
-    except (Image.DecompressionBombError, OSError, SyntaxError) as exc:
-        raise ImageError(f"cannot read image ({exc})") from None
 
 
 def curve_descriptors(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
@@ -205,7 +167,7 @@ def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"image must be an (H, W, 3) RGB array (or (H, W) grey), got shape {arr.shape}; "
-                         "use load_rgb() to read files")
+                         "use radfeat.pipeline.images.read_rgb() to read files")
     if arr.dtype != np.uint8:
         if arr.dtype.kind not in "ui" and arr.dtype != bool:
             raise TypeError(f"image must hold 8-bit integers (uint8), got {arr.dtype}")

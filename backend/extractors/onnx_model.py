@@ -18,17 +18,20 @@ replaced by ``_``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from radfeat.errors import InvalidInput
 from radfeat.extractors import registry
 from radfeat.extractors.base import BatchResult, Extractor
 from radfeat.output.columns import block_names
 from radfeat.pipeline.discovery import ImageRef
+from radfeat.pipeline.images import center_square, read_gray, read_rgb, to_uint8
 from radfeat.weights.readiness import ensure_weights
+from radfeat.weights.session import OnnxSession
 
 CROPS = ("none", "center")
 POOLS = ("none", "avg", "max")
@@ -188,23 +191,12 @@ def _pool(arr: np.ndarray, pool: str, layout: str) -> np.ndarray:
 
 def load_image(path: Path, channels: int, size: int, crop: str, dicom_voi_lut: bool = False) -> np.ndarray:
     """An image as the registered model sees it before normalisation: ``H × W × C`` float32 pixels 0..255."""
-    from PIL import Image
-    from radfeat.pipeline.images import read_gray
-
     if channels == 3:
-        from radfeat.extractors.fractal_math import load_rgb
-
-        arr = load_rgb(path, dicom_voi_lut=dicom_voi_lut)
+        arr = read_rgb(path, dicom_voi_lut=dicom_voi_lut)
     else:
-        pixels, maxval = read_gray(path, dicom_voi_lut=dicom_voi_lut)
-        arr = pixels if maxval == 255.0 else np.clip(np.rint(pixels.astype(np.float32) * np.float32(255.0 / maxval)),
-                                                     0, 255)
-        arr = arr.astype(np.uint8)
+        arr = to_uint8(*read_gray(path, dicom_voi_lut=dicom_voi_lut))
     if crop == "center":  # TorchXRayVision's centre square crop, on grey or colour pixels
-        y, x = arr.shape[:2]
-        side = min(y, x)
-        sy, sx = y // 2 - side // 2, x // 2 - side // 2
-        arr = arr[sy:sy + side, sx:sx + side]
+        arr = center_square(arr)
     img = Image.fromarray(np.ascontiguousarray(arr), "RGB" if channels == 3 else "L")
     img = img.resize((size, size), Image.BILINEAR)
     out = np.asarray(img, dtype=np.float32)
@@ -216,13 +208,12 @@ class OnnxExtractor(Extractor):
 
     def prepare(self) -> None:
         from radfeat.weights.export import weights_sha256
-        from radfeat.weights.session import DenseNetSession
 
         ws = self.ws
         ensure_weights(ws, self.log)
         self.cfg = ws.extra
         self.sha = weights_sha256(ws)
-        self.session = DenseNetSession(ws.path, self.opts.device, self.threads, log=self.log)
+        self.session = OnnxSession(ws.path, self.opts.device, self.threads, log=self.log)
         self.provider = self.session.provider
         self.mean = np.asarray(self.cfg["mean"], dtype=np.float32)
         self.std = np.asarray(self.cfg["std"], dtype=np.float32)
@@ -251,8 +242,9 @@ class OnnxExtractor(Extractor):
         return x if self.cfg["layout"] == "NHWC" else x.transpose(2, 0, 1)
 
     def _infer(self, x: np.ndarray) -> list[np.ndarray]:
-        run: Callable[[np.ndarray], list[np.ndarray]] = lambda b: self.session.session.run(  # noqa: E731
-            self.cfg["outputs"], {self.cfg["input"]: np.ascontiguousarray(b, dtype=np.float32)})
+        def run(batch: np.ndarray) -> list[np.ndarray]:
+            return self.session.run(np.ascontiguousarray(batch, dtype=np.float32), self.cfg["outputs"])
+
         fixed = self.fixed_batch
         if not fixed:
             return run(x)

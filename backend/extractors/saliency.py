@@ -53,10 +53,10 @@ from radfeat.extractors.base import BatchResult, Extractor
 from radfeat.extractors.densenet import DENSENET, densenet_provenance
 from radfeat.options import ExtractOptions
 from radfeat.pipeline.discovery import ImageRef
-from radfeat.pipeline.images import read_gray
-from radfeat.pipeline.preprocess import center_crop
+from radfeat.pipeline.images import center_square, read_gray, to_uint8
 from radfeat.pipeline.preprocess import make as make_preprocess
 from radfeat.weights.readiness import ensure_weights
+from radfeat.weights.session import OnnxSession
 
 LISTING_COLUMNS = ["pathology", "method", "style", "prediction", "path"]
 SALIENCY_SUBDIR = Path("DATA") / "saliency"
@@ -173,10 +173,7 @@ def write_png(path: Path, picture: np.ndarray) -> None:
 
 def display_image(pixels: np.ndarray, maxval: float, mode: str) -> np.ndarray:
     """The region the model saw, as 8-bit grey: centre crop (``xrv``) or the whole image (``medomics``)."""
-    region = center_crop(pixels) if mode == "xrv" else pixels
-    if maxval == 255.0:
-        return np.ascontiguousarray(region, dtype=np.uint8)
-    return np.rint(region.astype(np.float32) * np.float32(255.0 / maxval)).astype(np.uint8)
+    return np.ascontiguousarray(to_uint8(center_square(pixels) if mode == "xrv" else pixels, maxval), dtype=np.uint8)
 
 
 def safe_name(text: str) -> str:
@@ -201,14 +198,13 @@ class SaliencyExtractor(Extractor):
 
     def prepare(self) -> None:
         from radfeat.weights.export import export
-        from radfeat.weights.session import DenseNetSession
 
         opts, ws = self.opts, self.ws
         ensure_weights(ws, self.log)
         self.info = export(ws, log=self.log)
         head = np.load(self.info.head_path)
         self.weight, self.bias = head["weight"], head["bias"]
-        self.session = DenseNetSession(self.info.path, opts.device, self.threads, log=self.log)
+        self.session = OnnxSession(self.info.path, opts.device, self.threads, log=self.log)
         self.provider = self.session.provider
         self.pre = make_preprocess(opts.preprocess, ws.input_size)
         self.pathologies = saliency_pathologies(opts, ws)
@@ -259,8 +255,7 @@ class SaliencyExtractor(Extractor):
 
     def run(self, items: Sequence[_Item], refs: Sequence[ImageRef]) -> BatchResult:
         x = np.stack([it.x for it in items])[:, None]
-        preds, feats, act = self.session.session.run(["predictions", "features", "activations"],
-                                                     {self.session.input_name: x})
+        preds, feats, act = self.session.run(x, ["predictions", "features", "activations"])
         result = BatchResult(values=[[] for _ in LISTING_COLUMNS])
         jobs = []
         for n, (item, ref) in enumerate(zip(items, refs, strict=True)):

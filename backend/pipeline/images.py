@@ -44,6 +44,8 @@ def _open(path: Path, draft: tuple[int, int] | None) -> tuple[Image.Image, tuple
     """The decoded image and its full size; ``draft``: a JPEG may be decoded at a reduced scale."""
     try:
         data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ImageError("cannot read file (file not found)") from None
     except PermissionError:
         raise ImageError("permission denied") from None
     except OSError as exc:

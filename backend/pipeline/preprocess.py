@@ -17,6 +17,7 @@ import functools
 
 import numpy as np
 import scipy.sparse as sp
+from radfeat.pipeline.images import center_square
 
 TRUNCATE = 4.0  # scipy.ndimage.gaussian_filter default, as skimage uses it
 
@@ -46,13 +47,7 @@ def normalize_pixels(pixels: np.ndarray, maxval: float) -> np.ndarray:
     return out
 
 
-def center_crop(img: np.ndarray) -> np.ndarray:
-    """TorchXRayVision's ``XRayCenterCrop`` on a 2-D array."""
-    y, x = img.shape
-    size = min(y, x)
-    sx = x // 2 - size // 2
-    sy = y // 2 - size // 2
-    return img[sy:sy + size, sx:sx + size]
+center_crop = center_square  # TorchXRayVision's ``XRayCenterCrop`` (the one definition is in images.py)
 
 
 def _gaussian_matrix(n: int, sigma: float) -> sp.csr_matrix:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from radfeat.extractors import registry
 from radfeat.server.rpc import CANNOT_READ, INVALID_PARAMS, NOT_FOUND, RpcError
 
 MAX_POINTS = 100_000
@@ -94,7 +95,7 @@ class DatasetMethods:
         image_root = (prov.get("options") or {}).get("input")
         has_files = "filename" in shape.columns or bool(date_column)
         return {"path": str(table), "columns": list(shape.columns), "total": shape.total, "kinds": kinds,
-                "type": prov.get("type") or "densenet", "has_images": bool(image_root and has_files),
+                "type": prov.get("type") or registry.default_type(), "has_images": bool(image_root and has_files),
                 "image_root": image_root, "master_table": bool(date_column)}
 
     def project_table(self, path: str, method: str = "pca", columns: str = "dense", offset: int = 0,

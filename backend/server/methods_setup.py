@@ -112,7 +112,7 @@ class SetupMethods:
             entry["origin"] = origin(ws)
             entry["url"] = bool(ws.url)
         base["catalog_default"] = cat.default
-        base["default"] = usable_default("densenet", cat) or cat.default
+        base["default"] = usable_default(None, cat) or cat.default
         return base
 
     def version(self) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def check(opts: ExtractOptions | None, problems: list[Problem], overwrite: bool 
             entries.append(_output_entry(opts, overwrite))
     entries = [e for e in entries if e is not None]
     default = None
-    kind = getattr(opts, "type", "densenet")
+    kind = getattr(opts, "type", None)
     if opts is not None and isinstance(kind, str):
         default = usable_default(kind)
     blocking = [e for e in entries if e.get("blocking", True)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from radfeat.extractors import registry
 from radfeat.weights.catalog import Catalog, WeightSet
 
 PROBE_TIMEOUT = 5.0
@@ -29,28 +30,26 @@ def origin(ws: WeightSet) -> str:
     return "onnx" if ws.architecture == "onnx" else "user"
 
 
-def _fits(ws: WeightSet, kind: str) -> bool:
-    from radfeat.options import type_of
-
-    return type_of(ws.architecture) == ("densenet" if kind == "saliency" else kind)
+def _fits(ws: WeightSet, kind: registry.ExtractionType) -> bool:
+    return registry.kind_of(ws.architecture) in kind.weights_kinds
 
 
-def usable_default(kind: str = "densenet", catalog: Catalog | None = None) -> str | None:
-    """The preferred weight set for ``kind`` that is present here, or None when none is.
+def usable_default(kind: str | None = None, catalog: Catalog | None = None) -> str | None:
+    """The preferred weight set for the extraction type ``kind`` (default: the default type) that is
+    present here, or None when none is (or the type uses no weights).
 
-    Preference: the catalog's own default for the type, then the other catalog sets in catalog
-    order, then the user's registered ones.
+    Preference: the type's own default (its declared one, else the catalog's), then the other catalog
+    sets in catalog order, then the user's registered ones.
     """
-    from radfeat.options import DEFAULT_ENCODER
-
-    if kind == "fractal":
+    chosen = registry.get(kind or registry.default_type())
+    if chosen is None or not chosen.uses_weights:
         return None
     catalog = catalog or Catalog()
-    preferred = {"densenet": catalog.default, "saliency": catalog.default, "encoder": DEFAULT_ENCODER}.get(kind)
+    preferred = chosen.default_weights or (catalog.default if chosen.catalog_default else None)
     entries = catalog.entries()
     ordered = ([ws for ws in entries if ws.name == preferred] + [ws for ws in entries if ws.source == "catalog"]
                + [ws for ws in entries if ws.source != "catalog"])
-    return next((ws.name for ws in ordered if _fits(ws, kind) and available(ws)), None)
+    return next((ws.name for ws in ordered if _fits(ws, chosen) and available(ws)), None)
 
 
 @dataclass(frozen=True)

@@ -83,13 +83,13 @@ def compare(fp32_path: Path, int8_path: Path, images: Sequence[Path]) -> dict[st
     """Deviation of the int8 model from fp32 on real files (xrv preprocessing)."""
     from radfeat.pipeline.images import read_gray
     from radfeat.pipeline.preprocess import make
-    from radfeat.weights.session import DenseNetSession
+    from radfeat.weights.session import OnnxSession
 
     size = 224
     pre = make("xrv", size)
     x = np.stack([pre(*read_gray(p)) for p in images])[:, None]
-    p32, f32 = DenseNetSession(fp32_path, "cpu", log=lambda m: None).run(x)
-    p8, f8 = DenseNetSession(int8_path, "cpu", log=lambda m: None).run(x)
+    p32, f32 = OnnxSession(fp32_path, "cpu", log=lambda m: None).run(x)
+    p8, f8 = OnnxSession(int8_path, "cpu", log=lambda m: None).run(x)
     return {
         "max_pred_diff": float(np.abs(p32 - p8).max()),
         "max_feat_rel_diff": float(np.abs(f32 - f8).max() / np.abs(f32).max()),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +46,14 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-class DenseNetSession:
-    """An exported DenseNet: ``run(batch) -> (predictions, features)`` on the chosen provider."""
+EXPORT_OUTPUTS = ("predictions", "features")  # what an exported TorchXRayVision model gives by default
+
+
+class OnnxSession:
+    """One ONNX Runtime session on the chosen provider, for every extraction type's model.
+
+    ``run(batch, outputs)`` feeds the model's one input and returns the named outputs in order.
+    """
 
     def __init__(self, onnx_path: Path, device: str = "auto", threads: int | None = None,
                  log: Callable[[str], None] = print) -> None:
@@ -60,15 +66,14 @@ class DenseNetSession:
         # no busy-waiting between kernels: the decode threads need those cycles on small machines
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = choose_providers(device)
-        self.session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
-        active = self.session.get_providers()
+        self._session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
+        active = self._session.get_providers()
         self.provider = active[0]
         if device == "cuda" and self.provider != "CUDAExecutionProvider":
             raise DeviceError("CUDA was requested but ONNX Runtime could not start it (check the CUDA/cuDNN install)")
         if device == "auto" and providers[0] != "CPUExecutionProvider" and self.provider == "CPUExecutionProvider":
             log("CUDA provider could not start; running on the CPU")
-        self.input_name = self.session.get_inputs()[0].name
+        self.input_name = self._session.get_inputs()[0].name
 
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        preds, feats = self.session.run(["predictions", "features"], {self.input_name: batch})
-        return preds, feats
+    def run(self, batch: np.ndarray, outputs: Sequence[str] = EXPORT_OUTPUTS) -> list[np.ndarray]:
+        return self._session.run(list(outputs), {self.input_name: batch})
