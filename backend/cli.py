@@ -12,7 +12,7 @@ from typing import Any
 from radfeat import __version__
 from radfeat.errors import EXIT_INTERRUPTED, RadfeatError
 from radfeat.extractors import registry
-from radfeat.extractors.onnx_model import CROPS, POOLS, OnnxModelError
+from radfeat.extractors.onnx_inspect import CROPS, POOLS, OnnxModelError
 from radfeat.options import (
     DEFAULT_FILENAME,
     DEFAULT_PREFIX,

@@ -13,16 +13,16 @@ def _demo_weights(name: str | None) -> str:
     from radfeat.weights.download import DownloadError, fetch
 
     catalog = Catalog()
-    ws = catalog.get(name)
-    if ws.downloaded:
-        return ws.name
+    wset = catalog.get(name)
+    if wset.downloaded:
+        return wset.name
     try:
-        fetch(ws)
-        return ws.name
+        fetch(wset)
+        return wset.name
     except DownloadError as exc:
         if name:
             raise
-        print(f"Could not download {ws.name} ({exc}).")
+        print(f"Could not download {wset.name} ({exc}).")
     if DEMO_WEIGHTS in catalog:
         return DEMO_WEIGHTS
     import tempfile

@@ -107,10 +107,10 @@ class SetupMethods:
         base = self.api.list_weights()
         cat = Catalog()
         for entry in base["weights"]:
-            ws = cat.get(entry["name"])
-            entry["available"] = available(ws)
-            entry["origin"] = origin(ws)
-            entry["url"] = bool(ws.url)
+            wset = cat.get(entry["name"])
+            entry["available"] = available(wset)
+            entry["origin"] = origin(wset)
+            entry["url"] = bool(wset.url)
         base["catalog_default"] = cat.default
         base["default"] = usable_default(None, cat) or cat.default
         return base

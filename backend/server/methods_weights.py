@@ -32,19 +32,19 @@ def _weight_set(name: str) -> Any:
         raise RpcError(NOT_FOUND, str(exc), {"name": name}) from None
 
 
-def _download_job(ws: Any) -> Callable[..., dict[str, Any]]:
+def _download_job(wset: Any) -> Callable[..., dict[str, Any]]:
     """The job body: fetch with progress in bytes; cancel keeps the partial file."""
     from radfeat.weights.download import fetch
 
     def run(_options: Any, *, progress: Callable, cancel: threading.Event, log: Callable) -> dict[str, Any]:
         def on_bytes(done: int, total: int | None) -> None:
-            progress({"stage": "downloading", "done": done, "total": total or ws.size or 0,
-                      "message": f"Downloading {ws.name}"})
+            progress({"stage": "downloading", "done": done, "total": total or wset.size or 0,
+                      "message": f"Downloading {wset.name}"})
 
-        progress({"stage": "connecting", "done": 0, "total": ws.size or 0, "message": f"Connecting for {ws.name}"})
-        path = fetch(ws, log=log, on_progress=on_bytes, cancel=cancel, timeout=30.0)
+        progress({"stage": "connecting", "done": 0, "total": wset.size or 0, "message": f"Connecting for {wset.name}"})
+        path = fetch(wset, log=log, on_progress=on_bytes, cancel=cancel, timeout=30.0)
         size = path.stat().st_size
-        return {"name": ws.name, "path": str(path), "size": size, "ok": 1, "failed": 0}
+        return {"name": wset.name, "path": str(path), "size": size, "ok": 1, "failed": 0}
 
     return run
 
@@ -69,15 +69,15 @@ class WeightsMethods:
 
     def download_weights(self, name: str) -> dict[str, Any]:
         """Start downloading ``name`` as a job (``kind: download``); ``job_status`` gives bytes done/total."""
-        ws = _weight_set(name)
-        if not ws.url:
+        wset = _weight_set(name)
+        if not wset.url:
             raise RpcError(INVALID_PARAMS, f"'{name}' has no download address; import its weight file instead",
                            {"name": name})
-        if ws.downloaded:
+        if wset.downloaded:
             raise RpcError(INVALID_PARAMS, f"'{name}' is already on this machine", {"name": name})
-        job = self.api.jobs.start({"weights": ws.name}, weights=ws.name, output=str(ws.path), kind="download",
-                                  run=_download_job(ws))
-        return {"job_id": job.id, "name": ws.name, "path": str(ws.path)}
+        job = self.api.jobs.start({"weights": wset.name}, weights=wset.name, output=str(wset.path), kind="download",
+                                  run=_download_job(wset))
+        return {"job_id": job.id, "name": wset.name, "path": str(wset.path)}
 
     def import_weights(self, paths: list[str]) -> dict[str, Any]:
         """Import weight files or folders: ``{imported: [{name, path}], skipped: [{path, reason}], log}``."""

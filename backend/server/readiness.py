@@ -57,19 +57,19 @@ def _weights_entry(opts: ExtractOptions) -> dict[str, Any] | None:
     from radfeat.options import resolve_weights
 
     try:
-        ws = resolve_weights(opts)
+        wset = resolve_weights(opts)
     except (KeyError, ValueError):
         return None  # already a problem of the options
-    if ws is None or ws.downloaded:
+    if wset is None or wset.downloaded:
         return None
-    if ws.url:
-        size = f" (about {ws.size / 1e6:.0f} MB)" if ws.size else ""
+    if wset.url:
+        size = f" (about {wset.size / 1e6:.0f} MB)" if wset.size else ""
         how = f"download them{size} or import the weight file"
         actions = ["download", "import"]
     else:
         how, actions = "import the weight file", ["import"]
-    return {"field": "weights", "code": "weights_missing", "blocking": True, "name": ws.name, "size": ws.size, "actions": actions,
-            "message": f"The weights '{ws.name}' are not on this machine; {how}"}
+    return {"field": "weights", "code": "weights_missing", "blocking": True, "name": wset.name, "size": wset.size, "actions": actions,
+            "message": f"The weights '{wset.name}' are not on this machine; {how}"}
 
 
 def _images_entry(opts: ExtractOptions, fresh: bool) -> tuple[dict[str, Any] | None, DepthSurvey | None]:

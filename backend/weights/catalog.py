@@ -12,7 +12,6 @@ import difflib
 import json
 import math
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -157,9 +156,3 @@ class Catalog:
         users[entry.name] = entry.to_json() | {"source": "user"}
         write_text_atomic(home.user_catalog_path(), json.dumps(users, indent=2))
         self._entries[entry.name] = entry
-
-
-def labels_or_default(labels: Sequence[str] | None, n: int) -> tuple[str, ...]:
-    """Pad or build a label list of length ``n`` for checkpoints without one."""
-    labels = list(labels or [])
-    return tuple((labels + [""] * n)[:n])

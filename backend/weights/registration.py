@@ -24,19 +24,19 @@ def status(catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """One row per weight set: name, labels trained, downloaded, exported, size on disk."""
     catalog = catalog or Catalog()
     rows = []
-    for ws in catalog.entries():
+    for wset in catalog.entries():
         rows.append({
-            "name": ws.name,
-            "architecture": ws.architecture,
-            "type": registry.kind_of(ws.architecture),
-            "description": ws.description,
-            "labels": list(ws.labels),
-            "trained_labels": ws.trained_labels,
-            "downloaded": ws.downloaded,
-            "exported": is_exported(ws),
-            "size": ws.path.stat().st_size if ws.downloaded else ws.size,
-            "source": ws.source,
-            "default": ws.name == catalog.default,
+            "name": wset.name,
+            "architecture": wset.architecture,
+            "type": registry.kind_of(wset.architecture),
+            "description": wset.description,
+            "labels": list(wset.labels),
+            "trained_labels": wset.trained_labels,
+            "downloaded": wset.downloaded,
+            "exported": is_exported(wset),
+            "size": wset.path.stat().st_size if wset.downloaded else wset.size,
+            "source": wset.source,
+            "default": wset.name == catalog.default,
         })
     return rows
 
@@ -126,7 +126,7 @@ def add_onnx(name: str, source: Path, *, input_size: int | None = None, channels
     """Register any ONNX image model with its preprocessing and the outputs to extract (radfeat.extractors.onnx_model)."""
     import tempfile
 
-    from radfeat.extractors.onnx_model import inspect_model
+    from radfeat.extractors.onnx_inspect import inspect_model
     from radfeat.weights.digest import sha256_file
 
     catalog = Catalog()
