@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from radfeat.server.serve import BackgroundServer
+
 TITLE = "radfeat · Image Extraction"
 SIZE = (1280, 860)
 MIN_SIZE = (420, 480)
@@ -200,8 +202,6 @@ def run(workspace: str | Path = ".", *, debug: bool = False) -> int:
         return 1
 
     import webview
-    from radfeat.server.serve import BackgroundServer
-
     try:
         server = BackgroundServer(folder, window_bridge=True)
         server.start()

@@ -17,6 +17,8 @@ from radfeat.output.columns import feature_columns
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import read_gray
 from radfeat.pipeline.preprocess import make as make_preprocess
+from radfeat.weights.export import export
+from radfeat.weights.quantize import quantized
 from radfeat.weights.readiness import ensure_weights
 from radfeat.weights.session import EXPORT_OUTPUTS, OnnxSession
 
@@ -25,15 +27,11 @@ class DenseNetExtractor(Extractor):
     kind = "densenet"
 
     def prepare(self) -> None:
-        from radfeat.weights.export import export
-
         opts, wset = self.opts, self.wset
         ensure_weights(wset, self.log)
         self.info = export(wset, log=self.log)
         model_path = self.info.path
         if opts.precision == "int8":
-            from radfeat.weights.quantize import quantized
-
             model_path = quantized(self.info.path, log=self.log)
         self.session = OnnxSession(model_path, opts.device, self.threads, log=self.log)
         self.provider = self.session.provider

@@ -26,6 +26,7 @@ from radfeat.extractors.onnx_inspect import OnnxModelError, pool_output  # noqa:
 from radfeat.output.columns import block_names
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import center_square, read_gray, read_rgb, to_uint8
+from radfeat.weights.export import weights_sha256
 from radfeat.weights.readiness import ensure_weights
 from radfeat.weights.session import OnnxSession
 
@@ -48,8 +49,6 @@ class OnnxExtractor(Extractor):
     kind = "onnx"
 
     def prepare(self) -> None:
-        from radfeat.weights.export import weights_sha256
-
         wset = self.wset
         ensure_weights(wset, self.log)
         self.cfg = wset.extra

@@ -55,6 +55,7 @@ from radfeat.options import ExtractOptions
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import center_square, read_gray, to_uint8
 from radfeat.pipeline.preprocess import make as make_preprocess
+from radfeat.weights.export import export
 from radfeat.weights.readiness import ensure_weights
 from radfeat.weights.session import OnnxSession
 
@@ -197,8 +198,6 @@ class SaliencyExtractor(Extractor):
         return f"Preparing saliency maps for {self.wset.name}"
 
     def prepare(self) -> None:
-        from radfeat.weights.export import export
-
         opts, wset = self.opts, self.wset
         ensure_weights(wset, self.log)
         self.info = export(wset, log=self.log)

@@ -44,7 +44,7 @@ from radfeat.output.master import build_master
 from radfeat.output.partial import PartialTable
 from radfeat.pipeline.depths import no_images_message, report_other_depths
 from radfeat.pipeline.discovery import Discovery, ImageRef, discover
-from radfeat.pipeline.headers import scan_headers
+from radfeat.pipeline.headers import HeaderPass, scan_headers
 from radfeat.pipeline.images import ImageError
 from radfeat.pipeline.progress import Progress, Summary
 from radfeat.weights.session import default_threads
@@ -156,7 +156,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
         run.progress("cancelled")
         return summary
     run.progress("writing", message=f"Writing {output.name}")
-    _publish(opts, ex, partial, output, summary, log)
+    _publish(opts, ex, partial, output, summary, headers, log)
     ex.finish(summary)
     summary.seconds = time.perf_counter() - t_start
     write_json(Path(summary.provenance_path), provenance(opts, ex, summary, threads))
@@ -261,7 +261,7 @@ def _summary(output: Path, ex: Extractor, run: _Run, partial: PartialTable, *, c
 
 
 def _publish(opts: ExtractOptions, ex: Extractor, partial: PartialTable, output: Path, summary: Summary,
-             log: Callable[[str], None]) -> None:
+             headers: HeaderPass, log: Callable[[str], None]) -> None:
     """The finished partial becomes the table in its format (or the master table), atomically."""
     if opts.master_table is None:
         finalize_plain(partial, output, opts.format, pa.float64() if ex.float64 else None)
@@ -270,7 +270,7 @@ def _publish(opts: ExtractOptions, ex: Extractor, partial: PartialTable, output:
     mt = opts.master_table
     target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
     listing = sidecar(output, ".unmatched.csv")
-    mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing)
+    mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing, headers=headers)
     patient = master_patient_column(mt)
     numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
     publish(target, output, opts.format, [master_date_column(mt)] + ([] if numeric_ids else [patient]),

@@ -35,6 +35,7 @@ from typing import Any
 
 from radfeat.errors import Busy, Cancelled, NotFound
 from radfeat.pipeline.progress import Progress
+from radfeat.pipeline.run import extract
 
 log = logging.getLogger("radfeat.server")
 
@@ -183,8 +184,6 @@ def _final_progress(last: Progress, state: str, summary: dict[str, Any] | None) 
 
 
 def _default_extract(options: Any, **kwargs: Any) -> Any:
-    from radfeat.pipeline.run import extract
-
     return extract(options, **kwargs)
 
 

@@ -17,15 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from radfeat.errors import RadfeatError
 from radfeat.server.rpc import INVALID_PARAMS, NOT_FOUND, RpcError
+from radfeat.weights.availability import probe
+from radfeat.weights.catalog import Catalog
+from radfeat.weights.download import fetch
+from radfeat.weights.offline_import import IMPORTED, PRESENT, import_paths
+from radfeat.weights.registration import add_weights
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 MAX_IMPORT_PATHS = 100
 
 
 def _weight_set(name: str) -> Any:
-    from radfeat.weights.catalog import Catalog
-
     try:
         return Catalog().get(name)
     except KeyError as exc:
@@ -34,8 +38,6 @@ def _weight_set(name: str) -> Any:
 
 def _download_job(wset: Any) -> Callable[..., dict[str, Any]]:
     """The job body: fetch with progress in bytes; cancel keeps the partial file."""
-    from radfeat.weights.download import fetch
-
     def run(_options: Any, *, progress: Callable, cancel: threading.Event, log: Callable) -> dict[str, Any]:
         def on_bytes(done: int, total: int | None) -> None:
             progress({"stage": "downloading", "done": done, "total": total or wset.size or 0,
@@ -63,8 +65,6 @@ class WeightsMethods:
 
     def probe_weights(self, name: str) -> dict[str, Any]:
         """Can ``name`` be downloaded from here?  ``{name, reachable, size, message}`` (≤ 5 s, nothing saved)."""
-        from radfeat.weights.availability import probe
-
         return probe(_weight_set(name)).to_json()
 
     def download_weights(self, name: str) -> dict[str, Any]:
@@ -81,8 +81,6 @@ class WeightsMethods:
 
     def import_weights(self, paths: list[str]) -> dict[str, Any]:
         """Import weight files or folders: ``{imported: [{name, path}], skipped: [{path, reason}], log}``."""
-        from radfeat.weights.offline_import import IMPORTED, PRESENT, import_paths
-
         if not 1 <= len(paths) <= MAX_IMPORT_PATHS:
             raise RpcError(INVALID_PARAMS, f"Parameter 'paths' of import_weights must list 1 to {MAX_IMPORT_PATHS} "
                                            "files or folders", {"parameter": "paths"})
@@ -112,10 +110,6 @@ class WeightsMethods:
     @staticmethod
     def _register_checkpoint(path: Path, lines: list[str]) -> tuple[dict[str, Any] | None, str]:
         """A file that no catalog entry names: a user's own checkpoint, registered like 'radfeat models add'."""
-        from radfeat.weights.catalog import Catalog
-        from radfeat.weights.checkpoint import CheckpointError
-        from radfeat.weights.registration import add_weights
-
         if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
             return None, (f"not a weight file radfeat knows ({path.suffix or 'no extension'}); "
                           "ONNX models are added with 'radfeat models add-onnx'")
@@ -124,6 +118,6 @@ class WeightsMethods:
             return None, f"a weight set named '{name}' already exists; rename the file to import it"
         try:
             entry = add_weights(name, path, log=lines.append)
-        except (CheckpointError, ValueError, KeyError, RuntimeError) as exc:
+        except (RadfeatError, ValueError, KeyError, RuntimeError) as exc:  # CheckpointError is a RadfeatError
             return None, str(exc)
         return {"name": entry.name, "path": str(path), "status": "registered"}, ""

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from radfeat.options import ExtractOptions, Problem
+from radfeat.options import ExtractOptions, Problem, resolve_weights
 from radfeat.pipeline.depths import DepthSurvey, no_images_message, survey
+from radfeat.weights.availability import usable_default
 
 SURVEY_TTL_S = 5.0
 _surveys: dict[tuple[str, int], tuple[float, DepthSurvey]] = {}
@@ -54,8 +55,6 @@ def free_filename(path: Path) -> str:
 
 
 def _weights_entry(opts: ExtractOptions) -> dict[str, Any] | None:
-    from radfeat.options import resolve_weights
-
     try:
         wset = resolve_weights(opts)
     except (KeyError, ValueError):
@@ -100,8 +99,6 @@ def check(opts: ExtractOptions | None, problems: list[Problem], overwrite: bool 
 
     ``fresh``: count the images now (a run about to start) instead of using a survey a few seconds old.
     """
-    from radfeat.weights.availability import usable_default
-
     entries: list[dict[str, Any]] = []
     found = None
     if opts is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from radfeat.errors import NotFound
+from radfeat.output.atomic import write_text_atomic
 from radfeat.weights import home
 
 N_PATHOLOGIES = 18
@@ -150,8 +151,6 @@ class Catalog:
 
     def register(self, entry: WeightSet) -> None:
         """Add or replace a user weight set (persisted in the home folder)."""
-        from radfeat.output.atomic import write_text_atomic
-
         users = self._read_user()
         users[entry.name] = entry.to_json() | {"source": "user"}
         write_text_atomic(home.user_catalog_path(), json.dumps(users, indent=2))

@@ -36,6 +36,7 @@ from radfeat.errors import RadfeatError
 from radfeat.output.atomic import atomic_path, write_text_atomic
 from radfeat.weights import home
 from radfeat.weights.catalog import WeightSet
+from radfeat.weights.digest import sha256_file
 
 # Part of every export's cache key: a new version makes older cached exports be redone.
 # 2: DenseNet exports add the 'activations' output; ResNet/autoencoder exports appear (written at version 2 only).
@@ -102,8 +103,6 @@ def _settings_key(wset: WeightSet) -> str:
 
 def weights_sha256(wset: WeightSet) -> str:
     """sha256 of the weights file, cached beside it (keyed by size and mtime)."""
-    from radfeat.weights.digest import sha256_file
-
     path = wset.path
     stat = path.stat()
     stamp = path.with_name(path.name + ".sha256")

@@ -31,6 +31,8 @@ from pathlib import Path
 from radfeat.errors import InvalidInput
 from radfeat.output.atomic import atomic_path
 from radfeat.weights.catalog import Catalog, WeightSet
+from radfeat.weights.digest import sha256_file
+from radfeat.weights.export import onnx_path, weights_sha256
 
 IMPORTED = "imported"
 PRESENT = "already present"
@@ -165,9 +167,6 @@ def import_paths(paths: Iterable[Path | str], *, log: Callable[[str], None] = pr
 def _import_file(wset: WeightSet, path: Path, chosen: dict[str, str], report: ImportReport,
                  log: Callable[[str], None]) -> None:
     """Verify one candidate file for ``wset`` and copy it into the home folder (atomically)."""
-    from radfeat.weights.digest import sha256_file
-    from radfeat.weights.export import weights_sha256
-
     sha = sha256_file(path)
     if wset.name in chosen:  # the same file twice (e.g. a copy in two sub-folders)
         if sha != chosen[wset.name]:
@@ -201,8 +200,6 @@ def _import_exports(catalog: Catalog, chosen: dict[str, str], onnx_found: dict[s
     An export is ``<name>-<sha16>-<settings>.onnx`` plus side files sharing its stem (``.json``,
     which marks it finished, and e.g. ``.head.npz``, ``.int8.onnx``); all of them are copied.
     """
-    from radfeat.weights.export import onnx_path
-
     copied = []
     for name, sha in chosen.items():
         dest = onnx_path(catalog.get(name), sha)

@@ -9,8 +9,10 @@ from typing import Any
 
 from radfeat.errors import InvalidInput
 from radfeat.extractors import registry
+from radfeat.extractors.onnx_inspect import inspect_model
 from radfeat.output.atomic import atomic_path
 from radfeat.weights.catalog import Catalog, WeightSet, default_pathologies
+from radfeat.weights.digest import sha256_file
 from radfeat.weights.export import is_exported
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -56,7 +58,6 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
     """
     from radfeat.weights.architectures import detect_architecture
     from radfeat.weights.checkpoint import build_model, load_checkpoint
-    from radfeat.weights.digest import sha256_file
 
     catalog = Catalog()
     _check_name(name, catalog)
@@ -92,7 +93,6 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
 def _add_encoder(name: str, source: Path, ckpt: Any, arch: str, log: Any) -> WeightSet:
     """A user ResNet classifier (512 × 512, TorchXRayVision's input) or ResNet autoencoder (224 × 224)."""
     from radfeat.weights.architectures import build, strip_prefix
-    from radfeat.weights.digest import sha256_file
 
     state = strip_prefix(ckpt.state_dict, "model.")
     size = 224 if arch == "resnet-ae" else 512
@@ -125,9 +125,6 @@ def add_onnx(name: str, source: Path, *, input_size: int | None = None, channels
              outputs: list[str] | None = None, crop: str = "none", pool: str = "none", log: Any = print) -> WeightSet:
     """Register any ONNX image model with its preprocessing and the outputs to extract (radfeat.extractors.onnx_model)."""
     import tempfile
-
-    from radfeat.extractors.onnx_inspect import inspect_model
-    from radfeat.weights.digest import sha256_file
 
     catalog = Catalog()
     _check_name(name, catalog)
