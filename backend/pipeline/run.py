@@ -18,7 +18,7 @@ import logging
 import platform
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -140,8 +140,8 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     fingerprint = {"input": str(root), "depth": opts.depth, "select": sorted(opts.select) if opts.select else None,
                    **ex.fingerprint(), **_dicom_fingerprint(opts)}
     partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log, options=opts.to_dict())
-    todo = [ref for ref in found.images if ref.key not in partial.done]
-    run = _start(opts, found, headers.skipped, todo, report, log)
+    todo = [ref for ref in headers.refs if ref.key not in partial.done]  # refs carry their DICOM tag cells
+    run = _start(opts, found, headers, todo, report, log)
     log(f"{run.total} image(s) found, {run.resumed} already done; {ex.start_line()}")
     try:
         _extract_all(ex, todo, run, partial, cancel, threads)
@@ -179,11 +179,12 @@ def _discover(opts: ExtractOptions, root: Path, report: Callable[[Progress], Non
     return found
 
 
-def _start(opts: ExtractOptions, found: Discovery, skipped: Sequence[tuple[ImageRef, str]], todo: list[ImageRef],
+def _start(opts: ExtractOptions, found: Discovery, headers: HeaderPass, todo: list[ImageRef],
            report: Callable[[Progress], None], log: Callable[[str], None]) -> _Run:
+    skipped = headers.skipped
     if skipped:
         log(f"{len(skipped)} image(s) skipped: not one of the chosen views ({', '.join(opts.views or [])})")
-    resumed = len(found.images) - len(todo)
+    resumed = len(headers.refs) - len(todo)
     run = _Run(report, log, total=len(found.images), resumed=resumed, n_skipped=len(skipped),
                errors=[{"path": str(ref.path), "reason": reason} for ref, reason in skipped])
     run.done = resumed + len(skipped)
