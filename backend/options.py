@@ -324,7 +324,7 @@ def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bo
     else:
         columns = None
         if check_paths:
-            from radfeat.output.dates import read_columns
+            from radfeat.output.dates import read_columns  # pandas: only with a dates CSV
 
             try:
                 columns = read_columns(Path(mt.dates_csv).expanduser())

@@ -227,7 +227,7 @@ def _export_uncached(wset: WeightSet, sha: str, dest: Path, log: Callable[[str],
 
     import onnxruntime as ort
     import torch
-    from radfeat.weights.architectures import build, checkpoint_family
+    from radfeat.weights.architectures import build, checkpoint_family  # torch: never on a cached run
     from radfeat.weights.checkpoint import load_checkpoint
 
     arch = wset.architecture

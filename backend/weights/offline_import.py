@@ -98,7 +98,7 @@ def _verify(wset: WeightSet, path: Path, sha: str) -> str | None:
         return None if sha == wset.sha256.lower() else f"sha256 {sha} does not match the catalog's {wset.sha256}"
     # No checksum to compare with: prove it is a TorchXRayVision network of the entry's architecture and
     # output count, with radfeat's restricted loader (nothing in the file is run).
-    from radfeat.weights.architectures import detect_architecture, strip_prefix
+    from radfeat.weights.architectures import detect_architecture, strip_prefix  # torch: only to read a file
     from radfeat.weights.checkpoint import CheckpointError, load_checkpoint
 
     try:

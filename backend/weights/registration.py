@@ -56,7 +56,7 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
     DenseNets (pickled TorchXRayVision model or state dict) as before; ResNet-50/101 classifiers and
     ResNet autoencoders as state dicts (their architecture is read off the keys).
     """
-    from radfeat.weights.architectures import detect_architecture
+    from radfeat.weights.architectures import detect_architecture  # torch: only when a checkpoint is added
     from radfeat.weights.checkpoint import build_model, load_checkpoint
 
     catalog = Catalog()
@@ -92,7 +92,7 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
 
 def _add_encoder(name: str, source: Path, ckpt: Any, arch: str, log: Any) -> WeightSet:
     """A user ResNet classifier (512 × 512, TorchXRayVision's input) or ResNet autoencoder (224 × 224)."""
-    from radfeat.weights.architectures import build, strip_prefix
+    from radfeat.weights.architectures import build, strip_prefix  # torch, as above
 
     state = strip_prefix(ckpt.state_dict, "model.")
     size = 224 if arch == "resnet-ae" else 512
