@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from radfeat import __version__
+from radfeat.demo import run_demo
 from radfeat.errors import EXIT_INTERRUPTED, RadfeatError
 from radfeat.extractors import registry
-from radfeat.extractors.onnx_model import CROPS, POOLS, OnnxModelError
+from radfeat.extractors.onnx_inspect import CROPS, POOLS, OnnxModelError
 from radfeat.options import (
     DEFAULT_FILENAME,
     DEFAULT_PREFIX,
@@ -25,7 +26,12 @@ from radfeat.options import (
     default_filename,
 )
 from radfeat.server import add_serve_args
+from radfeat.weights import registration
 from radfeat.weights.catalog import Catalog
+from radfeat.weights.download import fetch
+from radfeat.weights.export import export, needs_export
+from radfeat.weights.offline_import import cli_import
+from radfeat.weights.readiness import ensure_weights
 
 
 def _lenient_int(value: str) -> int | str:
@@ -193,15 +199,11 @@ def _print_summary(summary: Any) -> None:
 
 def cmd_models(a: argparse.Namespace) -> int:
     """``radfeat models …``; every refusal is a :class:`RadfeatError` that :func:`main` reports."""
-    from radfeat.weights import registration  # reads checkpoints (torch) only when a command needs it
-
     if a.models_cmd == "list":
         return _list_models(registration.status(), a.json)
     if a.models_cmd == "add":
         registration.add_weights(a.name, Path(a.path))
     elif a.models_cmd == "import":
-        from radfeat.weights.offline_import import cli_import
-
         return cli_import(a.folder)
     elif a.models_cmd == "add-onnx":
         registration.add_onnx(a.name, Path(a.path), input_size=a.input_size, channels=a.channels,
@@ -229,7 +231,6 @@ def _list_models(rows: list[dict[str, Any]], as_json: bool) -> int:
 
 
 def _fetch(wset: Any) -> None:
-    from radfeat.weights.download import fetch
     from tqdm import tqdm
 
     with tqdm(unit="B", unit_scale=True, desc=wset.name) as bar:
@@ -242,9 +243,6 @@ def _fetch(wset: Any) -> None:
 
 
 def _export(wset: Any) -> None:
-    from radfeat.weights.export import export, needs_export
-    from radfeat.weights.readiness import ensure_weights
-
     if not needs_export(wset):
         print(f"{wset.name}: already an ONNX model ({wset.path})")
         return
@@ -262,8 +260,6 @@ def _floats(text: str | None, what: str) -> list[float] | None:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from radfeat.demo import run_demo
-
     return run_demo(Path(a.dir), weights=a.weights, n_patients=a.patients)
 
 

@@ -4,31 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from radfeat.options import ExtractOptions, MasterTableOptions
+from radfeat.pipeline.run import extract
+from radfeat.synthetic import make_dataset, random_checkpoint
+from radfeat.weights.catalog import Catalog
+from radfeat.weights.download import DownloadError, fetch
+from radfeat.weights.registration import add_weights
+
 DEMO_WEIGHTS = "demo-random"
 
 
 def _demo_weights(name: str | None) -> str:
     """The requested/default weights if available, else a random-initialised stand-in (clearly labelled)."""
-    from radfeat.weights.catalog import Catalog
-    from radfeat.weights.download import DownloadError, fetch
-
     catalog = Catalog()
-    ws = catalog.get(name)
-    if ws.downloaded:
-        return ws.name
+    wset = catalog.get(name)
+    if wset.downloaded:
+        return wset.name
     try:
-        fetch(ws)
-        return ws.name
+        fetch(wset)
+        return wset.name
     except DownloadError as exc:
         if name:
             raise
-        print(f"Could not download {ws.name} ({exc}).")
+        print(f"Could not download {wset.name} ({exc}).")
     if DEMO_WEIGHTS in catalog:
         return DEMO_WEIGHTS
     import tempfile
-
-    from radfeat.synthetic import random_checkpoint
-    from radfeat.weights.registration import add_weights
 
     print(f"Using a random-initialised DenseNet-121 as '{DEMO_WEIGHTS}': the numbers are meaningless, "
           "the pipeline is real.")
@@ -38,10 +39,6 @@ def _demo_weights(name: str | None) -> str:
 
 
 def run_demo(where: Path, weights: str | None = None, n_patients: int = 4) -> int:
-    from radfeat.options import ExtractOptions, MasterTableOptions
-    from radfeat.pipeline.run import extract
-    from radfeat.synthetic import make_dataset
-
     where = Path(where).resolve()
     data = where / "images"
     dates = where / "image_dates.csv"

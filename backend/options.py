@@ -16,6 +16,8 @@ from radfeat.errors import OptionsError, Problem
 from radfeat.extractors import registry
 from radfeat.extractors.registry import ExtractionType
 from radfeat.pipeline.headers import dicom_problems
+from radfeat.weights.catalog import Catalog, UnknownWeights
+from radfeat.weights.session import device_problem
 
 __all__ = ["ExtractOptions", "MasterTableOptions", "OptionsError", "Problem", "check", "validate"]
 
@@ -167,8 +169,6 @@ def resolve_weights(opts: ExtractOptions) -> Any:
     Without ``weights``: the type's default weight set, else the catalog's default when the type takes
     it; a type with neither (an ONNX run) must name its model.  Raises ``KeyError`` with a readable message.
     """
-    from radfeat.weights.catalog import Catalog, UnknownWeights  # the catalog reads files: imported when used
-
     kind = registry.get(opts.type)
     if kind is None or not kind.uses_weights:
         return None
@@ -271,8 +271,6 @@ def feature_problems(feats: Any, wset: Any) -> list[Problem]:
 
 
 def _common_problems(opts: ExtractOptions, kind: ExtractionType | None) -> list[Problem]:
-    from radfeat.weights.session import device_problem  # ONNX Runtime: imported when options are checked
-
     problems: list[Problem] = []
 
     def add(field_name: str, message: str | None) -> None:
@@ -326,7 +324,7 @@ def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bo
     else:
         columns = None
         if check_paths:
-            from radfeat.output.dates import read_columns
+            from radfeat.output.dates import read_columns  # pandas: only with a dates CSV
 
             try:
                 columns = read_columns(Path(mt.dates_csv).expanduser())

@@ -56,7 +56,7 @@ def make_dataset(root: Path, *, n_patients: int = 4, per_folder: int = 2, depth:
 def random_checkpoint(path: Path, *, seed: int = 0, small: bool = False, with_thresholds: bool = True) -> Path:
     """Save a random-initialised TorchXRayVision DenseNet in TorchXRayVision's own format (pickled module)."""
     import torch
-    from radfeat.xrv_compat import import_xrv
+    from radfeat.xrv_compat import import_xrv  # torch: only tests and the demo make checkpoints
 
     xrv = import_xrv()
     torch.manual_seed(seed)

@@ -36,3 +36,23 @@ def test_rows_match_arrow_csv_writer(tmp_path):
     # the shortest text of a float32 reads back as exactly that float32
     assert np.array_equal(np.asarray(back.column("a3").to_pylist(), dtype=np.float32), f32[:, 3])
     assert table.rows == 5 and "p 1/a,\"b\"/f0é.jpg" in table.done
+
+
+def test_arff_round_trip_with_awkward_names(tmp_path):
+    """ARFF written by radfeat reads back the same with liac-arff and with the page's reader (tabs, quotes …)."""
+    from helpers import read_arff as liac_read
+    from radfeat.output.formats import write_arff_from_csv
+    from radfeat.output.paging import read_arff
+
+    names = ["tab\there.jpg", "it's.png", "back\\slash.jpg", "comma,name.jpg", "new\nline.jpg", "plain.jpg"]
+    src = tmp_path / "t.csv"
+    table = pa.table({"level_1": ["p1"] * 6, "filename": names,
+                      "img_x_0": pa.array([1.5, None, float("nan"), -2.0, 0.25, 1e-8], pa.float64())})
+    pacsv.write_csv(table, src)
+    write_arff_from_csv(src, tmp_path / "t.arff", text_columns=["level_1", "filename"])
+    columns, rows = liac_read(tmp_path / "t.arff")
+    assert columns == ["level_1", "filename", "img_x_0"]
+    assert [r[1] for r in rows] == names
+    assert [r[2] for r in rows] == [1.5, None, None, -2.0, 0.25, 1e-8]
+    page_columns, page_rows, total = read_arff(tmp_path / "t.arff", offset=1, limit=4)
+    assert page_columns == columns and total == 6 and page_rows == rows[1:5]

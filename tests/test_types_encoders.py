@@ -104,6 +104,20 @@ def test_catalog_entries_match_torchxrayvision():
     assert detect_architecture(state) == "resnet-ae" and block_counts(state) == (3, 4, 23, 2)
 
 
+def test_densenet_catalog_entries_match_torchxrayvision():
+    """The seven DenseNet entries: address, file, input size, labels and operating points as xrv has them."""
+    dense = [ws for ws in Catalog().entries() if ws.architecture == "densenet121" and ws.source == "catalog"]
+    assert len(dense) == 7
+    for ws in dense:
+        meta = xrv.models.model_urls[ws.name]
+        assert ws.url == meta["weights_url"] and ws.file == Path(meta["weights_url"]).name, ws.name
+        assert ws.input_size == meta["input_resolution"] == 224, ws.name
+        assert list(ws.labels) == list(meta["labels"]), ws.name
+        for thr, want in zip(ws.op_threshs, meta["op_threshs"], strict=True):
+            assert (thr is None) == math.isnan(want), ws.name
+            assert thr is None or thr == pytest.approx(want), ws.name
+
+
 def test_resnet50_matches_torchxrayvision(tmp_path, radfeat_home, patients):
     ws = Catalog().get("resnet50-res512-all")
     torch.manual_seed(5)

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from radfeat.server.serve import BackgroundServer
+
 TITLE = "radfeat · Image Extraction"
 SIZE = (1280, 860)
 MIN_SIZE = (420, 480)
@@ -68,10 +70,10 @@ class DialogApi:
 
     def _dialog_many(self, kind: str, initial: str | None, file_types: Sequence[str] = (),
                      multiple: bool = True) -> list[str]:
-        import webview
-
-        if self._window is None:
+        if self._window is None:  # no window bound (tests, or before the window exists): nothing opens
             return []
+        import webview  # the gui extra: present whenever a window exists
+
         dialogs = getattr(webview, "FileDialog", None)  # pywebview >= 5; older: *_DIALOG constants
         if kind == "folder":
             dtype = dialogs.FOLDER if dialogs else webview.FOLDER_DIALOG  # type: ignore[attr-defined]
@@ -137,11 +139,6 @@ def pick_gui() -> tuple[str | None, str | None]:
                   f"(Qt: {qt}; GTK: {gtk}); install 'pywebview[qt]' and the Qt system libraries")
 
 
-def gui_problem() -> str | None:
-    """Why no desktop window can be opened here, or ``None`` if one can."""
-    return pick_gui()[1]
-
-
 def _prepare_environment() -> None:
     # Chromium (inside Qt WebEngine) refuses to start as root with its sandbox on.
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -149,8 +146,8 @@ def _prepare_environment() -> None:
 
 
 def _fallback_message(workspace: Path, problem: str) -> str:
-    ws = str(workspace)
-    quoted = f'"{ws}"' if " " in ws else ws
+    folder = str(workspace)
+    quoted = f'"{folder}"' if " " in folder else folder
     return (f"radfeat gui: cannot open a desktop window: {problem}.\n"
             "Use the page in a browser instead:\n"
             f"    radfeat serve --workspace {quoted}\n"
@@ -194,21 +191,19 @@ def _smoke(window: Any, seconds: float, report: dict[str, Any]) -> None:
 
 def run(workspace: str | Path = ".", *, debug: bool = False) -> int:
     """Open the window on a fresh backend; returns when the window is closed."""
-    ws = Path(workspace).expanduser()
-    if not ws.is_dir():
+    folder = Path(workspace).expanduser()
+    if not folder.is_dir():
         print(f"radfeat gui: workspace folder not found: {workspace}", file=sys.stderr)
         return 2
     _prepare_environment()
     toolkit, problem = pick_gui()
     if problem:
-        print(_fallback_message(ws.resolve(), problem), file=sys.stderr)
+        print(_fallback_message(folder.resolve(), problem), file=sys.stderr)
         return 1
 
     import webview
-    from radfeat.server.serve import BackgroundServer
-
     try:
-        server = BackgroundServer(ws, window_bridge=True)
+        server = BackgroundServer(folder, window_bridge=True)
         server.start()
     except OSError as exc:
         print(f"radfeat gui: cannot start the backend on 127.0.0.1: {exc.strerror or exc}", file=sys.stderr)
@@ -227,7 +222,7 @@ def run(workspace: str | Path = ".", *, debug: bool = False) -> int:
         else:
             webview.start(gui=toolkit, debug=debug)
     except Exception as exc:  # the toolkit failed to start: say so, offer the browser
-        print(_fallback_message(ws.resolve(), f"{type(exc).__name__}: {exc}"), file=sys.stderr)
+        print(_fallback_message(folder.resolve(), f"{type(exc).__name__}: {exc}"), file=sys.stderr)
         return 1
     finally:
         running = [j for j in server.state.jobs.jobs() if j.active]

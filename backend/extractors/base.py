@@ -54,9 +54,9 @@ class Extractor:
     kind = ""
     float64 = False  # keep features as float64 in the table (default: float32, as the models compute them)
 
-    def __init__(self, opts: ExtractOptions, ws: Any, threads: int, log: Callable[[str], None]) -> None:
+    def __init__(self, opts: ExtractOptions, wset: Any, threads: int, log: Callable[[str], None]) -> None:
         self.opts = opts
-        self.ws = ws
+        self.wset = wset
         self.threads = threads
         self.log = log
         self.provider = ""
@@ -65,7 +65,7 @@ class Extractor:
     # -- set-up --------------------------------------------------------------
     def describe(self) -> str:
         """Shown while preparing."""
-        return f"Preparing {self.ws.name}" if self.ws is not None else f"Preparing {self.kind}"
+        return f"Preparing {self.wset.name}" if self.wset is not None else f"Preparing {self.kind}"
 
     def prepare(self) -> None:
         """Weights, exports, sessions: everything before the first image."""

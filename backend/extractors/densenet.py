@@ -17,6 +17,8 @@ from radfeat.output.columns import feature_columns
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import read_gray
 from radfeat.pipeline.preprocess import make as make_preprocess
+from radfeat.weights.export import export
+from radfeat.weights.quantize import quantized
 from radfeat.weights.readiness import ensure_weights
 from radfeat.weights.session import EXPORT_OUTPUTS, OnnxSession
 
@@ -25,19 +27,15 @@ class DenseNetExtractor(Extractor):
     kind = "densenet"
 
     def prepare(self) -> None:
-        from radfeat.weights.export import export
-
-        opts, ws = self.opts, self.ws
-        ensure_weights(ws, self.log)
-        self.info = export(ws, log=self.log)
+        opts, wset = self.opts, self.wset
+        ensure_weights(wset, self.log)
+        self.info = export(wset, log=self.log)
         model_path = self.info.path
         if opts.precision == "int8":
-            from radfeat.weights.quantize import quantized
-
             model_path = quantized(self.info.path, log=self.log)
         self.session = OnnxSession(model_path, opts.device, self.threads, log=self.log)
         self.provider = self.session.provider
-        self.pre = make_preprocess(opts.preprocess, ws.input_size)
+        self.pre = make_preprocess(opts.preprocess, wset.input_size)
         self.want_dense = "dense" in opts.features
         self.want_pred = "predictions" in opts.features
 
@@ -51,11 +49,11 @@ class DenseNetExtractor(Extractor):
 
     def fingerprint(self) -> dict[str, Any]:
         opts = self.opts
-        return {"weights": self.ws.name, "weights_sha256": self.info.weights_sha256, "preprocess": opts.preprocess,
+        return {"weights": self.wset.name, "weights_sha256": self.info.weights_sha256, "preprocess": opts.preprocess,
                 "precision": opts.precision, "features": sorted(opts.features), "prefix": opts.prefix}
 
     def start_line(self) -> str:
-        return (f"model {self.ws.name} on {self.provider}, {self.opts.preprocess} preprocessing, "
+        return (f"model {self.wset.name} on {self.provider}, {self.opts.preprocess} preprocessing, "
                 f"batch {self.batch_size}")
 
     def load(self, ref: ImageRef) -> np.ndarray:
@@ -69,14 +67,14 @@ class DenseNetExtractor(Extractor):
         return BatchResult(list(refs), blocks=blocks)
 
     def provenance(self) -> dict[str, Any]:
-        return densenet_provenance(self.ws, self.info)
+        return densenet_provenance(self.wset, self.info)
 
 
-def densenet_provenance(ws: Any, info: Any) -> dict[str, Any]:
+def densenet_provenance(wset: Any, info: Any) -> dict[str, Any]:
     """The weights and export record of a DenseNet run (shared with saliency maps)."""
-    thr = ws.thresholds_array()
+    thr = wset.thresholds_array()
     return {
-        "weights": {"name": ws.name, "sha256": info.weights_sha256, "source": ws.source, "labels": list(ws.labels),
+        "weights": {"name": wset.name, "sha256": info.weights_sha256, "source": wset.source, "labels": list(wset.labels),
                     "op_threshs": thr and [None if t != t else t for t in thr]},
         "export": {"onnx": Path(info.path).name, "max_pred_diff": info.max_pred_diff,
                    "max_feat_diff": info.max_feat_diff},

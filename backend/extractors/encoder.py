@@ -27,10 +27,10 @@ class EncoderExtractor(DenseNetExtractor):
 
     def prepare(self) -> None:
         super().prepare()
-        self.autoencoder = self.ws.architecture == "resnet-ae"
+        self.autoencoder = self.wset.architecture == "resnet-ae"
         if self.autoencoder:
             if self.want_pred:
-                self.log(f"{self.ws.name} is an autoencoder without predictions: writing its latent code only")
+                self.log(f"{self.wset.name} is an autoencoder without predictions: writing its latent code only")
             self.want_dense, self.want_pred = True, False
 
     @property
@@ -46,7 +46,7 @@ class EncoderExtractor(DenseNetExtractor):
         return cols
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"type": self.kind, **super().fingerprint(), "architecture": self.ws.architecture}
+        return {"type": self.kind, **super().fingerprint(), "architecture": self.wset.architecture}
 
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
         x = np.stack(items)[:, None]
@@ -57,8 +57,8 @@ class EncoderExtractor(DenseNetExtractor):
 
     def provenance(self) -> dict[str, Any]:
         prov = super().provenance()
-        prov["weights"]["architecture"] = self.ws.architecture
-        prov["export"]["input_size"] = self.ws.input_size
+        prov["weights"]["architecture"] = self.wset.architecture
+        prov["export"]["input_size"] = self.wset.input_size
         return prov
 
 

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from radfeat.extractors import fractal_math as fractal
 from radfeat.extractors import registry
 from radfeat.extractors.base import BatchResult, Extractor
+from radfeat.extractors.fractal_math import FractalWarning, feature_names, fractal_features
 from radfeat.options import is_int
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import read_rgb
@@ -31,8 +33,6 @@ class FractalExtractor(Extractor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from radfeat.extractors.fractal_math import feature_names
-
         self.batch_size = 1
         self.names = feature_names(self.opts.max_box)
         self.provider = "CPU (NumPy/SciPy)"
@@ -54,8 +54,6 @@ class FractalExtractor(Extractor):
         return read_rgb(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
 
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
-        from radfeat.extractors.fractal_math import FractalWarning, fractal_features
-
         result = BatchResult(blocks=[])
         rows = []
         for img, ref in zip(items, refs, strict=True):
@@ -76,8 +74,6 @@ class FractalExtractor(Extractor):
         return result
 
     def provenance(self) -> dict[str, Any]:
-        from radfeat.extractors import fractal_math as fractal
-
         return {"weights": None, "fractal": {"max_box": self.opts.max_box, "features": len(self.names),
                                              "percolation_threshold": fractal.PERCOLATION_THRESHOLD,
                                              "definition": "radfeat.extractors.fractal_math (gliding box, chessboard colour "

@@ -55,6 +55,7 @@ from radfeat.options import ExtractOptions
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import center_square, read_gray, to_uint8
 from radfeat.pipeline.preprocess import make as make_preprocess
+from radfeat.weights.export import export
 from radfeat.weights.readiness import ensure_weights
 from radfeat.weights.session import OnnxSession
 
@@ -194,21 +195,19 @@ class SaliencyExtractor(Extractor):
     kind = "saliency"
 
     def describe(self) -> str:
-        return f"Preparing saliency maps for {self.ws.name}"
+        return f"Preparing saliency maps for {self.wset.name}"
 
     def prepare(self) -> None:
-        from radfeat.weights.export import export
-
-        opts, ws = self.opts, self.ws
-        ensure_weights(ws, self.log)
-        self.info = export(ws, log=self.log)
+        opts, wset = self.opts, self.wset
+        ensure_weights(wset, self.log)
+        self.info = export(wset, log=self.log)
         head = np.load(self.info.head_path)
         self.weight, self.bias = head["weight"], head["bias"]
         self.session = OnnxSession(self.info.path, opts.device, self.threads, log=self.log)
         self.provider = self.session.provider
-        self.pre = make_preprocess(opts.preprocess, ws.input_size)
-        self.pathologies = saliency_pathologies(opts, ws)
-        labels = list(ws.labels)
+        self.pre = make_preprocess(opts.preprocess, wset.input_size)
+        self.pathologies = saliency_pathologies(opts, wset)
+        labels = list(wset.labels)
         self.indices = [labels.index(p) for p in self.pathologies]
         self.methods = list(opts.saliency_methods)
         self.styles = list(opts.styles)
@@ -220,14 +219,14 @@ class SaliencyExtractor(Extractor):
 
     def fingerprint(self) -> dict[str, Any]:
         opts = self.opts
-        return {"type": self.kind, "weights": self.ws.name, "weights_sha256": self.info.weights_sha256,
+        return {"type": self.kind, "weights": self.wset.name, "weights_sha256": self.info.weights_sha256,
                 "preprocess": opts.preprocess, "pathologies": self.pathologies, "methods": self.methods,
                 "styles": self.styles, "folder": str(self.folder)}
 
     def start_line(self) -> str:
         n_class = sum(m in CLASS_METHODS for m in self.methods)
         per_image = (n_class * len(self.pathologies) + (len(self.methods) - n_class)) * len(self.styles)
-        return (f"saliency maps ({', '.join(self.methods)}) of {self.ws.name} on {self.provider}, "
+        return (f"saliency maps ({', '.join(self.methods)}) of {self.wset.name} on {self.provider}, "
                 f"{per_image} PNG file(s) per image in {self.folder}")
 
     def load(self, ref: ImageRef) -> _Item:
@@ -243,9 +242,9 @@ class SaliencyExtractor(Extractor):
                 maps = cam_maps(act, weight)
             elif method == "gradcampp":
                 logits = feats.astype(np.float64) @ weight.T.astype(np.float64) + self.bias[self.indices]
-                thr = self.ws.thresholds_array()
+                thr = self.wset.thresholds_array()
                 slopes = score_slopes(logits, None if thr is None else [thr[i] for i in self.indices],
-                                      self.ws.apply_sigmoid)
+                                      self.wset.apply_sigmoid)
                 maps = gradcampp_maps(act, weight, slopes)
             else:
                 out.append((method, "", normalise(eigencam_map(act))))
@@ -265,7 +264,7 @@ class SaliencyExtractor(Extractor):
             for method, pathology, cam in self.maps(act[n], feats[n]):
                 big = upsample(cam, height, width)
                 stem = method if not pathology else f"{method}_{safe_name(pathology)}"
-                pred = float(preds[n, self.ws.labels.index(pathology)]) if pathology else None
+                pred = float(preds[n, self.wset.labels.index(pathology)]) if pathology else None
                 for style in self.styles:
                     path = where / f"{stem}_{style}.png"
                     rows.append((pathology, method, style, pred, str(path)))
@@ -298,7 +297,7 @@ class SaliencyExtractor(Extractor):
         self.log(f"Saliency maps: {self.maps_written} PNG file(s) written under {self.folder}")
 
     def provenance(self) -> dict[str, Any]:
-        record = densenet_provenance(self.ws, self.info)
+        record = densenet_provenance(self.wset, self.info)
         record["export"]["max_act_diff"] = self.info.max_act_diff
         return {
             **record,

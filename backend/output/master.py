@@ -145,6 +145,13 @@ def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
             sub = table.take(pa.array(take)).select(feature_cols)
             out.write(csv_rows([out_patients, out_dates], [_number_block(sub)]))
             report.rows += len(take)
+    _close_report(report, mt, seen_names, by_name, used, listing_path)
+    return report
+
+
+def _close_report(report: MasterReport, mt: MasterTableOptions, seen_names: dict[str, int], by_name: dict[str, Any],
+                  used: set[str], listing_path: Path | None) -> None:
+    """Count repeated file names and unused dates; write the listing of everything unmatched."""
     for name, count in seen_names.items():
         if count > 1 and not mt.dates_from_dicom:  # matched by full path: repeated names are fine
             report.duplicate_filenames += count - 1
@@ -158,4 +165,3 @@ def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
             w = csv.writer(fh)
             w.writerow(["issue", "item"])
             w.writerows(report.listing)
-    return report

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from radfeat.pipeline.dicom import is_dicom
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -21,8 +23,6 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
     (:mod:`radfeat.pipeline.depths`) and the page's counts: a regular, non-hidden file that is a JPG/PNG/DICOM
     by extension (any case), or an extension-less (or UID-named, ``1.2.840.….7``) file with the DICOM preamble.
     """
-    from radfeat.pipeline.dicom import is_dicom
-
     name = os.path.basename(os.fspath(path))
     if name.startswith("."):
         return False

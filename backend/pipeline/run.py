@@ -18,13 +18,15 @@ import logging
 import platform
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime
+import pyarrow as pa
 from radfeat import __version__
 from radfeat.extractors.base import Extractor, make_extractor
 from radfeat.options import (
@@ -38,45 +40,16 @@ from radfeat.options import (
 )
 from radfeat.output.columns import level_columns, sidecar
 from radfeat.output.formats import finalize_plain, publish, write_errors, write_json
+from radfeat.output.master import build_master
 from radfeat.output.partial import PartialTable
-from radfeat.pipeline.discovery import ImageRef, discover
+from radfeat.pipeline.depths import no_images_message, report_other_depths
+from radfeat.pipeline.discovery import Discovery, ImageRef, discover
+from radfeat.pipeline.headers import HeaderPass, scan_headers
 from radfeat.pipeline.images import ImageError
+from radfeat.pipeline.progress import Progress, Summary
+from radfeat.weights.session import default_threads
 
 logger = logging.getLogger("radfeat")
-
-
-@dataclass
-class Progress:
-    stage: str
-    done: int = 0
-    total: int = 0
-    failed: int = 0
-    images_per_s: float = 0.0
-    eta_s: float | None = None
-    message: str = ""
-    errors: list[dict[str, str]] = field(default_factory=list)  # every failure so far: {"path", "reason"}
-
-
-@dataclass
-class Summary:
-    output: str
-    errors_path: str
-    provenance_path: str
-    ok: int = 0
-    failed: int = 0
-    skipped: int = 0  # not a chosen --views view (listed in the errors file with the reason)
-    resumed: int = 0
-    total: int = 0
-    cancelled: bool = False
-    seconds: float = 0.0
-    images_per_s: float = 0.0
-    errors: list[dict[str, str]] = field(default_factory=list)
-    master_table: dict[str, Any] | None = None
-    master: dict[str, Any] | None = None  # master_table in words for the page (see MasterReport.brief)
-    provider: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _Loaded:
@@ -101,6 +74,44 @@ def _options_from(options: ExtractOptions | None, kwargs: dict[str, Any]) -> Ext
     return replace(options, **kwargs) if kwargs else options
 
 
+@dataclass
+class _Run:
+    """One extraction while it runs: its counts, the one list of problems, timing and reporting."""
+
+    report: Callable[[Progress], None]
+    log: Callable[[str], None]
+    total: int
+    resumed: int
+    errors: list[dict[str, str]]  # {"path", "reason"}: views skipped first, then every failure as it happens
+    n_skipped: int = 0
+    done: int = 0
+    t_loop: float = field(default_factory=time.perf_counter)
+
+    @property
+    def failed(self) -> int:
+        return len(self.errors) - self.n_skipped
+
+    @property
+    def processed(self) -> int:
+        return self.done - self.resumed
+
+    def fail(self, ref: ImageRef, reason: str) -> None:
+        self.errors.append({"path": str(ref.path), "reason": reason})
+        self.log(f"Skipped {ref.path}: {reason}")
+
+    def rate(self) -> float:
+        elapsed = time.perf_counter() - self.t_loop
+        return self.processed / elapsed if elapsed > 0 and self.processed else 0.0
+
+    def progress(self, stage: str, **extra: Any) -> None:
+        self.report(Progress(stage, done=self.done, total=self.total, failed=self.failed, **extra))
+
+    def batch_done(self) -> None:
+        rate = self.rate()
+        eta = (self.total - self.done) / rate if rate > 0 else None
+        self.progress("extracting", images_per_s=rate, eta_s=eta, errors=self.errors)
+
+
 def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progress], None] | None = None,
             cancel: threading.Event | None = None, log: Callable[[str], None] | None = None,
             **kwargs: Any) -> Summary:
@@ -115,148 +126,162 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     cancel = cancel or threading.Event()
     check(opts)
     t_start = time.perf_counter()
-
-    ws = resolve_weights(opts)
+    wset = resolve_weights(opts)
     root = Path(opts.input).expanduser().resolve()
+    found = _discover(opts, root, report, log)
+    threads = opts.threads or default_threads()
+    headers = scan_headers(found.images, opts, max(1, min(threads, 8)))
+    ex = make_extractor(opts, wset, threads, log)
+    report(Progress("preparing model", total=len(found.images), message=ex.describe()))
+    ex.prepare()
+
+    output = opts.output_path()
+    columns = level_columns(opts.depth) + ["filename"] + list(opts.dicom_tags or []) + ex.columns()
+    fingerprint = {"input": str(root), "depth": opts.depth, "select": sorted(opts.select) if opts.select else None,
+                   **ex.fingerprint(), **_dicom_fingerprint(opts)}
+    partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log, options=opts.to_dict())
+    todo = [ref for ref in headers.refs if ref.key not in partial.done]  # refs carry their DICOM tag cells
+    run = _start(opts, found, headers, todo, report, log)
+    log(f"{run.total} image(s) found, {run.resumed} already done; {ex.start_line()}")
+    try:
+        _extract_all(ex, todo, run, partial, cancel, threads)
+    finally:
+        partial.close()
+
+    summary = _summary(output, ex, run, partial, cancelled=cancel.is_set())
+    write_errors(Path(summary.errors_path), [(e["path"], e["reason"]) for e in run.errors])
+    if summary.cancelled:
+        summary.seconds = time.perf_counter() - t_start
+        log(f"Cancelled: {partial.rows} row(s) kept in {partial.path}; run again with the same options to resume")
+        run.progress("cancelled")
+        return summary
+    run.progress("writing", message=f"Writing {output.name}")
+    _publish(opts, ex, partial, output, summary, headers, log)
+    ex.finish(summary)
+    summary.seconds = time.perf_counter() - t_start
+    write_json(Path(summary.provenance_path), provenance(opts, ex, summary, threads))
+    run.progress("done", images_per_s=summary.images_per_s, eta_s=0.0, message=f"Wrote {output}")
+    log(f"Wrote {output}: {partial.rows} row(s), {summary.failed} failed, {summary.images_per_s:.1f} images/s")
+    return summary
+
+
+def _discover(opts: ExtractOptions, root: Path, report: Callable[[Progress], None],
+              log: Callable[[str], None]) -> Discovery:
+    """The images at the chosen depth; images at other depths are counted, never silently dropped."""
     report(Progress("discovering", message=f"Looking for images in {root}"))
     found = discover(root, opts.depth, opts.select)
     for path, reason in found.problems:
         log(f"Folder problem: {path}: {reason}")
-    if opts.select is None or not found.images:  # images at other depths are counted, never silently dropped
-        from radfeat.pipeline.depths import no_images_message, report_other_depths
-
+    if opts.select is None or not found.images:
         depths = report_other_depths(root, opts.depth, log)
         if not found.images:
             raise OptionsError([Problem("input", no_images_message(root, opts.depth, depths))])
-    output = opts.output_path()
+    return found
 
-    from radfeat.pipeline.headers import scan_headers
-    from radfeat.weights.session import default_threads
 
-    threads = opts.threads or default_threads()
-    headers = scan_headers(found.images, opts, max(1, min(threads, 8)))
-    ex = make_extractor(opts, ws, threads, log)
-    report(Progress("preparing model", total=len(found.images), message=ex.describe()))
-    ex.prepare()
-
-    columns = level_columns(opts.depth) + ["filename"] + list(opts.dicom_tags or []) + ex.columns()
-    fingerprint = {"input": str(root), "depth": opts.depth,
-                   "select": sorted(opts.select) if opts.select else None, **ex.fingerprint()}
-    partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log, options=opts.to_dict())
-    todo = [ref for ref in found.images if ref.key not in partial.done]
-    resumed = len(found.images) - len(todo)
-    total = len(found.images)
-    skipped = [(str(ref.path), reason) for ref, reason in headers.skipped]
+def _start(opts: ExtractOptions, found: Discovery, headers: HeaderPass, todo: list[ImageRef],
+           report: Callable[[Progress], None], log: Callable[[str], None]) -> _Run:
+    skipped = headers.skipped
     if skipped:
         log(f"{len(skipped)} image(s) skipped: not one of the chosen views ({', '.join(opts.views or [])})")
-    errors: list[tuple[str, str]] = []
-    error_dicts: list[dict[str, str]] = [{"path": p, "reason": r} for p, r in skipped]
-    done = resumed + len(skipped)
-    processed = 0
-    t_loop = time.perf_counter()
-    report(Progress("extracting", done=done, total=total, message=f"{len(todo)} image(s) to process"))
-    log(f"{total} image(s) found, {resumed} already done; {ex.start_line()}")
+    resumed = len(headers.refs) - len(todo)
+    run = _Run(report, log, total=len(found.images), resumed=resumed, n_skipped=len(skipped),
+               errors=[{"path": str(ref.path), "reason": reason} for ref, reason in skipped])
+    run.done = resumed + len(skipped)
+    run.progress("extracting", message=f"{len(todo)} image(s) to process")
+    return run
 
-    def fail(ref: ImageRef, reason: str) -> None:
-        errors.append((str(ref.path), reason))
-        error_dicts.append({"path": str(ref.path), "reason": reason})
-        log(f"Skipped {ref.path}: {reason}")
 
-    bs = ex.batch_size
-    workers = max(1, min(threads, 8))
-    window = bs * 2 + workers  # read-ahead bound: decoded inputs in memory at any time
+def _read_ahead(pool: ThreadPoolExecutor, todo: list[ImageRef], load: Callable[[ImageRef], Any],
+                window: int) -> Iterator[_Loaded]:
+    """Decoded images in order, with ``window`` of them submitted ahead (memory stays flat)."""
+    pending: collections.deque[Future[_Loaded]] = collections.deque()
+    source = iter(todo)
+
+    def refill() -> None:
+        while len(pending) < window and (ref := next(source, None)) is not None:
+            pending.append(pool.submit(_load, ref, load))
+
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="radfeat-decode") as pool:
-            pending: collections.deque[Future[_Loaded]] = collections.deque()
-            source = iter(todo)
-
-            def refill() -> None:
-                while len(pending) < window:
-                    ref = next(source, None)
-                    if ref is None:
-                        return
-                    pending.append(pool.submit(_load, ref, ex.load))
-
+        refill()
+        while pending:
+            item = pending.popleft().result()
             refill()
-            while pending and not cancel.is_set():
-                batch: list[_Loaded] = []
-                while pending and len(batch) < bs:
-                    item = pending.popleft().result()
-                    refill()
-                    if item.error is None:
-                        batch.append(item)
-                    else:
-                        fail(item.ref, item.error)
-                        done += 1
-                if batch:
-                    result = ex.run([b.x for b in batch], [b.ref for b in batch])
-                    if result.values is not None:
-                        partial.append_columns(result.refs, result.values)
-                    elif result.blocks:
-                        partial.append(result.refs, result.blocks)
-                    for ref, reason in result.failed:
-                        fail(ref, reason)
-                    done += len(batch)
-                processed = done - resumed
-                elapsed = time.perf_counter() - t_loop
-                rate = processed / elapsed if elapsed > 0 else 0.0
-                eta = (total - done) / rate if rate > 0 else None
-                report(Progress("extracting", done=done, total=total, failed=len(errors), images_per_s=rate,
-                                eta_s=eta, errors=error_dicts))
-            if cancel.is_set():
-                for fut in pending:
-                    fut.cancel()
+            yield item
     finally:
-        partial.close()
+        for fut in pending:  # closed early (cancel): the rest is never decoded
+            fut.cancel()
 
-    elapsed = time.perf_counter() - t_loop
-    rate = processed / elapsed if elapsed > 0 and processed else 0.0
-    errors_path = sidecar(output, ".errors.csv")
-    prov_path = sidecar(output, ".json")
-    summary = Summary(
-        output=str(output), errors_path=str(errors_path), provenance_path=str(prov_path),
-        ok=len(partial.done), failed=len(errors), skipped=len(skipped), resumed=resumed, total=total,
-        cancelled=cancel.is_set(),
-        images_per_s=rate, errors=error_dicts, provider=ex.provider,
+
+def _next_batch(loaded: Iterator[_Loaded], size: int, run: _Run) -> tuple[list[_Loaded], bool]:
+    """Up to ``size`` decoded images (failures are recorded on the way); False once the source is exhausted."""
+    batch: list[_Loaded] = []
+    for item in loaded:
+        if item.error is None:
+            batch.append(item)
+        else:
+            run.fail(item.ref, item.error)
+            run.done += 1
+        if len(batch) == size:
+            return batch, True
+    return batch, False
+
+
+def _extract_all(ex: Extractor, todo: list[ImageRef], run: _Run, partial: PartialTable, cancel: threading.Event,
+                 threads: int) -> None:
+    """Decode in worker threads, run the extractor batch by batch in this thread, append the rows.
+
+    A cancel stops after the current batch."""
+    workers = max(1, min(threads, 8))
+    window = ex.batch_size * 2 + workers  # read-ahead bound: decoded inputs in memory at any time
+    with ThreadPoolExecutor(workers, thread_name_prefix="radfeat-decode") as pool:
+        loaded = _read_ahead(pool, todo, ex.load, window)
+        more = bool(todo)
+        while more and not cancel.is_set():
+            batch, more = _next_batch(loaded, ex.batch_size, run)
+            if batch:
+                result = ex.run([b.x for b in batch], [b.ref for b in batch])
+                if result.values is not None:
+                    partial.append_columns(result.refs, result.values)
+                elif result.blocks:
+                    partial.append(result.refs, result.blocks)
+                for ref, reason in result.failed:
+                    run.fail(ref, reason)
+                run.done += len(batch)
+            run.batch_done()
+        loaded.close()
+
+
+def _summary(output: Path, ex: Extractor, run: _Run, partial: PartialTable, *, cancelled: bool) -> Summary:
+    return Summary(
+        output=str(output), errors_path=str(sidecar(output, ".errors.csv")),
+        provenance_path=str(sidecar(output, ".json")), ok=len(partial.done), failed=run.failed,
+        skipped=run.n_skipped, resumed=run.resumed, total=run.total, cancelled=cancelled,
+        images_per_s=run.rate(), errors=run.errors, provider=ex.provider,
     )
-    write_errors(errors_path, skipped + errors)
-    if summary.cancelled:
-        summary.seconds = time.perf_counter() - t_start
-        log(f"Cancelled: {partial.rows} row(s) kept in {partial.path}; run again with the same options to resume")
-        report(Progress("cancelled", done=done, total=total, failed=len(errors)))
-        return summary
 
-    report(Progress("writing", done=done, total=total, failed=len(errors), message=f"Writing {output.name}"))
-    if opts.master_table is not None:
-        from radfeat.output.master import build_master
 
-        mt = opts.master_table
-        target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
-        listing = sidecar(output, ".unmatched.csv")
-        mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing)
-        patient = master_patient_column(mt)
-        numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
-        publish(target, output, opts.format, [master_date_column(mt)] + ([] if numeric_ids else [patient]),
-                infer=[patient] if numeric_ids else [])
-        if target != output:
-            target.unlink(missing_ok=True)
-        summary.master_table = mreport.to_json()
-        summary.master = mreport.brief(listing)
-        partial.discard()
-        log("Master table: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in mreport.to_json().items()))
-    else:
-        import pyarrow as pa
-
+def _publish(opts: ExtractOptions, ex: Extractor, partial: PartialTable, output: Path, summary: Summary,
+             headers: HeaderPass, log: Callable[[str], None]) -> None:
+    """The finished partial becomes the table in its format (or the master table), atomically."""
+    if opts.master_table is None:
         finalize_plain(partial, output, opts.format, pa.float64() if ex.float64 else None)
         partial.discard()
-
-    ex.finish(summary)
-    summary.seconds = time.perf_counter() - t_start
-    write_json(prov_path, provenance(opts, ex, summary, threads))
-    report(Progress("done", done=done, total=total, failed=len(errors), images_per_s=rate, eta_s=0.0,
-                    message=f"Wrote {output}"))
-    log(f"Wrote {output}: {partial.rows} row(s), {summary.failed} failed, {rate:.1f} images/s")
-    return summary
+        return
+    mt = opts.master_table
+    target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
+    listing = sidecar(output, ".unmatched.csv")
+    mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing, headers=headers)
+    patient = master_patient_column(mt)
+    numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
+    publish(target, output, opts.format, [master_date_column(mt)] + ([] if numeric_ids else [patient]),
+            infer=[patient] if numeric_ids else [])
+    if target != output:
+        target.unlink(missing_ok=True)
+    summary.master_table = mreport.to_json()
+    summary.master = mreport.brief(listing)
+    partial.discard()
+    log("Master table: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in mreport.to_json().items()))
 
 
 def _dicom_fingerprint(opts: ExtractOptions) -> dict[str, Any]:
@@ -271,8 +296,6 @@ def _dicom_fingerprint(opts: ExtractOptions) -> dict[str, Any]:
 
 def provenance(opts: ExtractOptions, ex: Extractor, summary: Summary, threads: int) -> dict[str, Any]:
     """Settings, versions and counts recorded beside every table."""
-    import onnxruntime
-
     own = ex.provenance()
     return {
         "radfeat": __version__,

@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from radfeat import __version__
-from radfeat.errors import OptionsError, Problem, problem_dicts
+from radfeat.errors import Problem, problem_dicts
 from radfeat.extractors import registry
-from radfeat.options import FORMATS, ExtractOptions, validate, validate_filename, weights_label
+from radfeat.options import ExtractOptions, weights_label
 from radfeat.output.dates import inspect_csv
 from radfeat.output.paging import read_page
 from radfeat.pipeline.discovery import folders_at_depth
 from radfeat.pipeline.images import ImageError, thumbnail_png
 from radfeat.server.jobs import LOG_SHOWN, JobManager
+from radfeat.server.page_options import prepare_options
 from radfeat.server.rpc import CANNOT_READ, INVALID_OPTIONS, INVALID_PARAMS, NOT_FOUND, RpcError
-from radfeat.server.security import PathDenied, PathPolicy
+from radfeat.server.security import PathPolicy
 from radfeat.weights.catalog import Catalog
 from radfeat.weights.export import is_exported
 
@@ -65,68 +66,7 @@ class Api:
     # -- options -------------------------------------------------------------
     def _prepare(self, raw: dict[str, Any]) -> tuple[ExtractOptions | None, list[Problem]]:
         """Options from the page -> checked :class:`ExtractOptions` and every problem (CLI words + paths)."""
-        raw = dict(raw)
-        problems: list[Problem] = []
-        ws = self.policy.workspace
-        if raw.get("workspace") not in (None, ""):
-            given = raw["workspace"]
-            if not isinstance(given, str) or self.policy.resolve(given) != ws:
-                problems.append(Problem("workspace", f"The workspace is fixed when radfeat starts ({ws}); "
-                                                     "it cannot be changed from here"))
-        raw["workspace"] = str(ws)
-        if raw.get("master_table") is not None and not isinstance(raw["master_table"], dict):
-            return None, [*problems, Problem("master_table", "Master table options must be an object")]
-        try:
-            opts = ExtractOptions.from_dict(raw)
-        except OptionsError as exc:
-            return None, [*problems, *exc.problems]
-        except TypeError as exc:
-            return None, [*problems, Problem("options", f"Options could not be read: {exc}")]
-
-        # Paths from the page: relative ones are taken from the workspace, all are made absolute.
-        for owner, key, label in ((opts, "input", "input"), (opts.master_table, "dates_csv", "master_table.dates_csv")):
-            if owner is None:
-                continue
-            value = getattr(owner, key)
-            if value in (None, ""):
-                continue
-            if not isinstance(value, str):
-                problems.append(Problem(label, "Must be a path"))
-                setattr(owner, key, "")
-                continue
-            setattr(owner, key, str(self.policy.resolve(value)))
-
-        try:
-            problems.extend(validate(opts))
-        except (TypeError, AttributeError, ValueError) as exc:
-            problems.append(Problem("options", f"Options have the wrong types: {exc}"))
-
-        if opts.select is not None:
-            if not isinstance(opts.select, list) or not all(isinstance(s, str) for s in opts.select):
-                problems.append(Problem("select", "Selected folders must be a list of folder paths"))
-            elif opts.input and isinstance(opts.input, str):
-                root = Path(opts.input)
-                for sel in opts.select:
-                    try:
-                        self.policy.check_below(root, sel)
-                    except PathDenied:
-                        problems.append(Problem("select", f"Selected folder '{sel}' is not below the input folder"))
-
-        if opts.output not in (None, ""):
-            if not isinstance(opts.output, str):
-                problems.append(Problem("output", "Output must be a file name in the workspace"))
-            else:
-                out = self.policy.resolve(opts.output)
-                name_problem = validate_filename(out.name, opts.format if opts.format in FORMATS else "csv")
-                if not self.policy.output_allowed(out):
-                    problems.append(Problem("output", f"Output must be written to {self.policy.output_dir}"))
-                elif name_problem:
-                    problems.append(Problem("filename", name_problem))
-                else:
-                    opts.output = str(out)
-        else:
-            opts.output = None
-        return opts, problems
+        return prepare_options(raw, self.policy)
 
     def _output_path(self, opts: ExtractOptions | None, problems: list[Problem]) -> str | None:
         if opts is None or any(p.field in ("filename", "output", "format", "workspace") for p in problems):
@@ -153,24 +93,24 @@ class Api:
         """Every weight set with its labels and whether it is downloaded and exported to ONNX."""
         cat = Catalog()
         weights = []
-        for ws in cat.entries():
+        for wset in cat.entries():
             try:
-                exported = bool(is_exported(ws))
+                exported = bool(is_exported(wset))
             except Exception:  # a broken cache must not hide the list
-                log.warning("is_exported(%s) failed", ws.name, exc_info=True)
+                log.warning("is_exported(%s) failed", wset.name, exc_info=True)
                 exported = False
             weights.append({
-                "name": ws.name,
-                "description": ws.description,
-                "labels": list(ws.labels),
-                "trained_labels": list(ws.trained_labels),
-                "downloaded": bool(ws.downloaded),
+                "name": wset.name,
+                "description": wset.description,
+                "labels": list(wset.labels),
+                "trained_labels": list(wset.trained_labels),
+                "downloaded": bool(wset.downloaded),
                 "exported": exported,
-                "size": ws.size,
-                "source": ws.source,
-                "input_size": ws.input_size,
-                "architecture": ws.architecture,
-                "type": registry.kind_of(ws.architecture),
+                "size": wset.size,
+                "source": wset.source,
+                "input_size": wset.input_size,
+                "architecture": wset.architecture,
+                "type": registry.kind_of(wset.architecture),
             })
         return {"default": cat.default, "weights": weights}
 

@@ -112,7 +112,6 @@ def create_app(
     ``extract_fn`` replaces :func:`radfeat.pipeline.run.extract` (embedding, tests); it gets the same arguments.
     ``window_bridge`` relaxes the page's script policy for the desktop window's bridge (see ``CSP_WINDOW``).
     """
-    csp = CSP_WINDOW if window_bridge else CSP
     app = Flask("radfeat.server", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     policy = PathPolicy(workspace)
@@ -130,6 +129,14 @@ def create_app(
     )
     app.extensions["radfeat"] = state
     install_methods(app, state)  # radfeat.server.methods: the method groups outside api.py, the 403 page
+
+    _install_checks(app, state, CSP_WINDOW if window_bridge else CSP)
+    _install_routes(app, state)
+    return app
+
+
+def _install_checks(app: Flask, state: ServerState, csp: str) -> None:
+    """Token, Host and Origin before every request; security headers after it."""
 
     def forbidden(reason: str) -> Response:
         if request.path == "/rpc":
@@ -164,6 +171,10 @@ def create_app(
             resp.headers["Cache-Control"] = "no-store"
         return resp
 
+
+def _install_routes(app: Flask, state: ServerState) -> None:
+    """``POST /rpc``, the page with its token, and the page's static files."""
+
     @app.post("/rpc")
     def rpc() -> Response:
         answer = state.dispatcher.handle_text(request.get_data(cache=False))
@@ -184,8 +195,6 @@ def create_app(
         if state.frontend is None or Path(name).suffix.lower() not in STATIC_SUFFIXES:
             abort(404)
         return send_from_directory(state.frontend, name, max_age=0)
-
-    return app
 
 
 def app_state(app: Flask) -> ServerState:

@@ -29,15 +29,16 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from radfeat.errors import Busy, Cancelled, NotFound
+from radfeat.pipeline.progress import Progress
+from radfeat.pipeline.run import extract
 
 log = logging.getLogger("radfeat.server")
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 KEEP_JOBS = 50
 LOG_KEEP = 500
@@ -96,14 +97,7 @@ class Job:
     output: str
     kind: str = "extract"  # or "download" (weights fetched from the page)
     state: str = "queued"
-    stage: str = "queued"
-    done: int = 0
-    total: int = 0
-    failed: int = 0
-    images_per_s: float = 0.0
-    eta_s: float | None = None
-    message: str = ""
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    progress: Progress = field(default_factory=lambda: Progress("queued"))  # the engine's latest report
     summary: dict[str, Any] | None = None
     error: str | None = None
     problems: list[dict[str, str]] | None = None
@@ -129,22 +123,12 @@ class Job:
                 self._log.append(part)
                 self._log_count += 1
 
-    def on_progress(self, progress: Any) -> None:
+    def on_progress(self, progress: Progress | dict[str, Any]) -> None:
+        """The engine's report (a :class:`Progress`; a job body may give a dict of some of its fields)."""
         with self._lock:
             if self.state == "queued":
                 self.state = "running"
-            self.stage = str(_field(progress, "stage", self.stage) or self.stage)
-            self.done = int(_field(progress, "done", self.done) or 0)
-            self.total = int(_field(progress, "total", self.total) or 0)
-            self.failed = int(_field(progress, "failed", self.failed) or 0)
-            ips = _field(progress, "images_per_s", self.images_per_s)
-            self.images_per_s = float(ips) if ips is not None else 0.0
-            eta = _field(progress, "eta_s", None)
-            self.eta_s = None if eta is None else float(eta)
-            self.message = str(_field(progress, "message", "") or "")
-            errs = _field(progress, "errors", None)  # optional: errors so far, when the engine gives them
-            if isinstance(errs, list):
-                self.errors = [dict(e) if isinstance(e, dict) else {"path": "", "reason": str(e)} for e in errs]
+            self.progress = Progress.of(progress, self.progress)
 
     # -- view --------------------------------------------------------------
     def _options_dict(self) -> dict[str, Any] | None:
@@ -159,16 +143,9 @@ class Job:
                 "job_id": self.id,
                 "kind": self.kind,
                 "state": self.state,
-                "stage": self.stage,
-                "done": self.done,
-                "total": self.total,
-                "failed": self.failed,
-                "images_per_s": self.images_per_s,
-                "eta_s": self.eta_s,
-                "message": self.message,
+                **self.progress.view(),
                 "log": lines,
                 "log_count": self._log_count,
-                "errors": list(self.errors),
                 "summary": self.summary,
                 "error": self.error,
                 "problems": self.problems,
@@ -190,9 +167,23 @@ class Job:
         return {"interrupted": bool(kept), "resumable": bool(kept)}
 
 
-def _default_extract(options: Any, **kwargs: Any) -> Any:
-    from radfeat.pipeline.run import extract
+def _final_progress(last: Progress, state: str, summary: dict[str, Any] | None) -> Progress:
+    """The last report, closed with the run's summary (its errors, failures and speed)."""
+    final = replace(last, stage=state)
+    if summary is None:
+        return final
+    errs = summary.get("errors")
+    final.errors = errs if isinstance(errs, list) else final.errors
+    final.failed = int(summary.get("failed", final.failed) or 0)
+    if state == "done":
+        final.eta_s = 0.0
+        final.done = final.total or final.done
+        if summary.get("images_per_s") is not None:
+            final.images_per_s = float(summary["images_per_s"])
+    return final
 
+
+def _default_extract(options: Any, **kwargs: Any) -> Any:
     return extract(options, **kwargs)
 
 
@@ -241,9 +232,11 @@ class JobManager:
         with job._lock:
             job.started = time.time()
             if job.cancel.is_set():
-                job.state, job.stage, job.finished = "cancelled", "cancelled", time.time()
+                job.state, job.finished = "cancelled", time.time()
+                job.progress = replace(job.progress, stage="cancelled")
                 return
-            job.state, job.stage = "running", "starting"
+            job.state = "running"
+            job.progress = replace(job.progress, stage="starting")
         job.add_log("Extraction started" if job.kind == "extract" else f"{job.kind.capitalize()} started")
         state, summary, error, problems = "failed", None, None, None
         try:
@@ -262,27 +255,14 @@ class JobManager:
                 error = str(exc) or type(exc).__name__
                 log.exception("Extraction job %s failed", job.id)
         with job._lock:
-            job.state = state
-            job.stage = state
-            job.finished = time.time()
-            job.summary = summary
-            job.error = error
-            job.problems = problems
-            if summary is not None:
-                errs = summary.get("errors")
-                if isinstance(errs, list):
-                    job.errors = errs
-                job.failed = int(summary.get("failed", job.failed) or 0)
-                if state == "done":
-                    job.eta_s = 0.0
-                    if job.total:
-                        job.done = job.total
-                    if summary.get("images_per_s") is not None:
-                        job.images_per_s = float(summary["images_per_s"])
+            job.state, job.finished = state, time.time()
+            job.summary, job.error, job.problems = summary, error, problems
+            job.progress = _final_progress(job.progress, state, summary)
         if state == "done" and job.kind != "extract":
             job.add_log(f"Finished: {job.output}")
         elif state == "done":
-            job.add_log(f"Finished: {(summary or {}).get('ok', job.done)} images, {job.failed} failed -> {job.output}")
+            job.add_log(f"Finished: {(summary or {}).get('ok', job.progress.done)} images, "
+                        f"{job.progress.failed} failed -> {job.output}")
         elif state == "cancelled":
             job.add_log("Cancelled; the partial result is kept and the same options resume it" if job.kind == "extract"
                         else "Cancelled; what was received is kept and the next try continues from it")

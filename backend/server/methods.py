@@ -13,6 +13,9 @@ import html
 from typing import Any
 
 from flask import Flask, Response, request
+from radfeat.server.methods_dataset import DatasetMethods
+from radfeat.server.methods_setup import SetupMethods
+from radfeat.server.methods_weights import WeightsMethods
 
 FORBIDDEN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>radfeat — open the page from radfeat</title>
@@ -35,10 +38,6 @@ or program can reach your data.</p>
 
 def install(app: Flask, state: Any) -> None:
     """Register the extra method groups on ``state.dispatcher`` and the styled 403 page on ``app``."""
-    from radfeat.server.methods_dataset import DatasetMethods
-    from radfeat.server.methods_setup import SetupMethods
-    from radfeat.server.methods_weights import WeightsMethods
-
     for group in (SetupMethods(state.api), WeightsMethods(state.api), DatasetMethods(state.api)):
         state.dispatcher.register_object(group, group.NAMES)
 

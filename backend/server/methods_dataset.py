@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from radfeat.extractors import registry
+from radfeat.output.columns import is_text_column
+from radfeat.output.projection import ProjectionError, projection
+from radfeat.output.tabular import column_kinds, read_values, table_shape
+from radfeat.server.row_images import RowImageError, image_of_row
 from radfeat.server.rpc import CANNOT_READ, INVALID_PARAMS, NOT_FOUND, RpcError
 
 MAX_POINTS = 100_000
@@ -45,8 +49,6 @@ def _numeric_columns(path: Path, columns: tuple[str, ...]) -> dict[str, bool]:
         schema = pq.ParquetFile(path).schema_arrow
         return {f.name: pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in schema}
     if path.suffix == ".arff":
-        from radfeat.output.columns import is_text_column
-
         return {c: not is_text_column(c) for c in columns}
     import pyarrow.csv as pacsv
 
@@ -70,8 +72,6 @@ class DatasetMethods:
         return resolved
 
     def _shape(self, path: Path) -> Any:
-        from radfeat.output.tabular import table_shape
-
         try:
             return table_shape(path)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -79,8 +79,6 @@ class DatasetMethods:
 
     def table_info(self, path: str) -> dict[str, Any]:
         """Columns, row count, each column's kind, the extraction type and whether rows lead to images."""
-        from radfeat.output.tabular import column_kinds
-
         table = self._table(path)
         shape = self._shape(table)
         prov = _provenance(table)
@@ -101,8 +99,6 @@ class DatasetMethods:
     def project_table(self, path: str, method: str = "pca", columns: str = "dense", offset: int = 0,
                       limit: int = 20000) -> dict[str, Any]:
         """2-D points of the rows (PCA by default), computed once per file version, paged."""
-        from radfeat.output.projection import ProjectionError, projection
-
         _page_params("project_table", offset, limit, MAX_POINTS)
         table = self._table(path)
         try:
@@ -123,8 +119,6 @@ class DatasetMethods:
 
     def column_values(self, path: str, column: str, offset: int = 0, limit: int = 20000) -> dict[str, Any]:
         """Values of one column (numbers or text), ``offset … offset + limit``, read in chunks."""
-        from radfeat.output.tabular import read_values
-
         _page_params("column_values", offset, limit, MAX_POINTS)
         table = self._table(path)
         shape = self._shape(table)
@@ -141,8 +135,6 @@ class DatasetMethods:
     def row_image(self, path: str, row: int, size: int = 256) -> dict[str, Any]:
         """A thumbnail of the image behind row ``row`` (resolved from the levels and file name, or for a
         master table from its patient and date through the dates CSV, below the run's input folder)."""
-        from radfeat.server.row_images import RowImageError, image_of_row
-
         table = self._table(path)
         shape = self._shape(table)
         if not 0 <= row < shape.total:

@@ -18,8 +18,13 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from radfeat.pipeline.depths import survey
+from radfeat.server.partial_runs import partial_runs
+from radfeat.server.readiness import cached_survey
 from radfeat.server.readiness import check as readiness_check
 from radfeat.server.rpc import INVALID_OPTIONS, INVALID_PARAMS, NOT_FOUND, RpcError
+from radfeat.weights.availability import available, origin, usable_default
+from radfeat.weights.catalog import Catalog
 
 USABLE_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")  # the ones radfeat's sessions use
 
@@ -101,16 +106,13 @@ class SetupMethods:
 
     def list_weights(self) -> dict[str, Any]:
         """Every weight set, with ``available`` (its file is here) and ``origin`` (catalog, user, onnx)."""
-        from radfeat.weights.availability import available, origin, usable_default
-        from radfeat.weights.catalog import Catalog
-
         base = self.api.list_weights()
         cat = Catalog()
         for entry in base["weights"]:
-            ws = cat.get(entry["name"])
-            entry["available"] = available(ws)
-            entry["origin"] = origin(ws)
-            entry["url"] = bool(ws.url)
+            wset = cat.get(entry["name"])
+            entry["available"] = available(wset)
+            entry["origin"] = origin(wset)
+            entry["url"] = bool(wset.url)
         base["catalog_default"] = cat.default
         base["default"] = usable_default(None, cat) or cat.default
         return base
@@ -125,8 +127,6 @@ class SetupMethods:
 
     def list_folders(self, root: str, depth: int = 1) -> dict[str, Any]:
         """Folders ``depth`` levels below ``root`` and ``images``: how many images are at that depth."""
-        from radfeat.server.readiness import cached_survey
-
         self._folder(root)
         base = self.api.list_folders(root, depth)
         found = cached_survey(Path(base["root"]), depth)
@@ -136,8 +136,6 @@ class SetupMethods:
 
     def survey_depths(self, root: str, max_depth: int = 6) -> dict[str, Any]:
         """Image and folder counts at each depth below ``root`` (bounded walk), and the depth to propose."""
-        from radfeat.pipeline.depths import survey
-
         if not 1 <= max_depth <= 32:
             raise RpcError(INVALID_PARAMS, "Parameter 'max_depth' of survey_depths must be between 1 and 32",
                            {"parameter": "max_depth"})
@@ -157,8 +155,6 @@ class SetupMethods:
 
     def list_partial_runs(self) -> dict[str, Any]:
         """Interrupted runs in the workspace's output folder, with the options they were started with."""
-        from radfeat.server.partial_runs import partial_runs
-
         active = {job.output for job in self.api.jobs.jobs() if job.active}
         runs = partial_runs(self.api.policy.output_dir)
         for run in runs:

@@ -17,34 +17,36 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from radfeat.errors import RadfeatError
 from radfeat.server.rpc import INVALID_PARAMS, NOT_FOUND, RpcError
+from radfeat.weights.availability import probe
+from radfeat.weights.catalog import Catalog
+from radfeat.weights.download import fetch
+from radfeat.weights.offline_import import IMPORTED, PRESENT, import_paths
+from radfeat.weights.registration import add_weights
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 MAX_IMPORT_PATHS = 100
 
 
 def _weight_set(name: str) -> Any:
-    from radfeat.weights.catalog import Catalog
-
     try:
         return Catalog().get(name)
     except KeyError as exc:
         raise RpcError(NOT_FOUND, str(exc), {"name": name}) from None
 
 
-def _download_job(ws: Any) -> Callable[..., dict[str, Any]]:
+def _download_job(wset: Any) -> Callable[..., dict[str, Any]]:
     """The job body: fetch with progress in bytes; cancel keeps the partial file."""
-    from radfeat.weights.download import fetch
-
     def run(_options: Any, *, progress: Callable, cancel: threading.Event, log: Callable) -> dict[str, Any]:
         def on_bytes(done: int, total: int | None) -> None:
-            progress({"stage": "downloading", "done": done, "total": total or ws.size or 0,
-                      "message": f"Downloading {ws.name}"})
+            progress({"stage": "downloading", "done": done, "total": total or wset.size or 0,
+                      "message": f"Downloading {wset.name}"})
 
-        progress({"stage": "connecting", "done": 0, "total": ws.size or 0, "message": f"Connecting for {ws.name}"})
-        path = fetch(ws, log=log, on_progress=on_bytes, cancel=cancel, timeout=30.0)
+        progress({"stage": "connecting", "done": 0, "total": wset.size or 0, "message": f"Connecting for {wset.name}"})
+        path = fetch(wset, log=log, on_progress=on_bytes, cancel=cancel, timeout=30.0)
         size = path.stat().st_size
-        return {"name": ws.name, "path": str(path), "size": size, "ok": 1, "failed": 0}
+        return {"name": wset.name, "path": str(path), "size": size, "ok": 1, "failed": 0}
 
     return run
 
@@ -63,26 +65,22 @@ class WeightsMethods:
 
     def probe_weights(self, name: str) -> dict[str, Any]:
         """Can ``name`` be downloaded from here?  ``{name, reachable, size, message}`` (≤ 5 s, nothing saved)."""
-        from radfeat.weights.availability import probe
-
         return probe(_weight_set(name)).to_json()
 
     def download_weights(self, name: str) -> dict[str, Any]:
         """Start downloading ``name`` as a job (``kind: download``); ``job_status`` gives bytes done/total."""
-        ws = _weight_set(name)
-        if not ws.url:
+        wset = _weight_set(name)
+        if not wset.url:
             raise RpcError(INVALID_PARAMS, f"'{name}' has no download address; import its weight file instead",
                            {"name": name})
-        if ws.downloaded:
+        if wset.downloaded:
             raise RpcError(INVALID_PARAMS, f"'{name}' is already on this machine", {"name": name})
-        job = self.api.jobs.start({"weights": ws.name}, weights=ws.name, output=str(ws.path), kind="download",
-                                  run=_download_job(ws))
-        return {"job_id": job.id, "name": ws.name, "path": str(ws.path)}
+        job = self.api.jobs.start({"weights": wset.name}, weights=wset.name, output=str(wset.path), kind="download",
+                                  run=_download_job(wset))
+        return {"job_id": job.id, "name": wset.name, "path": str(wset.path)}
 
     def import_weights(self, paths: list[str]) -> dict[str, Any]:
         """Import weight files or folders: ``{imported: [{name, path}], skipped: [{path, reason}], log}``."""
-        from radfeat.weights.offline_import import IMPORTED, PRESENT, import_paths
-
         if not 1 <= len(paths) <= MAX_IMPORT_PATHS:
             raise RpcError(INVALID_PARAMS, f"Parameter 'paths' of import_weights must list 1 to {MAX_IMPORT_PATHS} "
                                            "files or folders", {"parameter": "paths"})
@@ -112,10 +110,6 @@ class WeightsMethods:
     @staticmethod
     def _register_checkpoint(path: Path, lines: list[str]) -> tuple[dict[str, Any] | None, str]:
         """A file that no catalog entry names: a user's own checkpoint, registered like 'radfeat models add'."""
-        from radfeat.weights.catalog import Catalog
-        from radfeat.weights.checkpoint import CheckpointError
-        from radfeat.weights.registration import add_weights
-
         if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
             return None, (f"not a weight file radfeat knows ({path.suffix or 'no extension'}); "
                           "ONNX models are added with 'radfeat models add-onnx'")
@@ -124,6 +118,6 @@ class WeightsMethods:
             return None, f"a weight set named '{name}' already exists; rename the file to import it"
         try:
             entry = add_weights(name, path, log=lines.append)
-        except (CheckpointError, ValueError, KeyError, RuntimeError) as exc:
+        except (RadfeatError, ValueError, KeyError, RuntimeError) as exc:  # CheckpointError is a RadfeatError
             return None, str(exc)
         return {"name": entry.name, "path": str(path), "status": "registered"}, ""

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from radfeat.options import ExtractOptions, Problem
+from radfeat.options import ExtractOptions, Problem, resolve_weights
 from radfeat.pipeline.depths import DepthSurvey, no_images_message, survey
+from radfeat.weights.availability import usable_default
 
 SURVEY_TTL_S = 5.0
 _surveys: dict[tuple[str, int], tuple[float, DepthSurvey]] = {}
@@ -54,22 +55,20 @@ def free_filename(path: Path) -> str:
 
 
 def _weights_entry(opts: ExtractOptions) -> dict[str, Any] | None:
-    from radfeat.options import resolve_weights
-
     try:
-        ws = resolve_weights(opts)
+        wset = resolve_weights(opts)
     except (KeyError, ValueError):
         return None  # already a problem of the options
-    if ws is None or ws.downloaded:
+    if wset is None or wset.downloaded:
         return None
-    if ws.url:
-        size = f" (about {ws.size / 1e6:.0f} MB)" if ws.size else ""
+    if wset.url:
+        size = f" (about {wset.size / 1e6:.0f} MB)" if wset.size else ""
         how = f"download them{size} or import the weight file"
         actions = ["download", "import"]
     else:
         how, actions = "import the weight file", ["import"]
-    return {"field": "weights", "code": "weights_missing", "blocking": True, "name": ws.name, "size": ws.size, "actions": actions,
-            "message": f"The weights '{ws.name}' are not on this machine; {how}"}
+    return {"field": "weights", "code": "weights_missing", "blocking": True, "name": wset.name, "size": wset.size, "actions": actions,
+            "message": f"The weights '{wset.name}' are not on this machine; {how}"}
 
 
 def _images_entry(opts: ExtractOptions, fresh: bool) -> tuple[dict[str, Any] | None, DepthSurvey | None]:
@@ -100,8 +99,6 @@ def check(opts: ExtractOptions | None, problems: list[Problem], overwrite: bool 
 
     ``fresh``: count the images now (a run about to start) instead of using a survey a few seconds old.
     """
-    from radfeat.weights.availability import usable_default
-
     entries: list[dict[str, Any]] = []
     found = None
     if opts is not None:

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from radfeat.output.dates import read_dates
+from radfeat.output.master import patient_id_int
 from radfeat.output.tabular import iter_columns
-from radfeat.pipeline.discovery import is_image_file
+from radfeat.pipeline.discovery import discover, is_image_file
 
 
 class RowImageError(LookupError):
@@ -56,10 +58,6 @@ def image_of_row(table: Path, columns: Sequence[str], row: int, provenance: dict
 
 
 def _master_image(table: Path, root: Path, depth: int, master: dict[str, Any], row: int) -> Path:
-    from radfeat.output.dates import read_dates
-    from radfeat.output.master import patient_id_int
-    from radfeat.pipeline.discovery import discover
-
     level = int(master.get("patient_level") or 1)
     patient_col, date_col = f"level_{level}", master["date_column"]
     seen = _row_values(table, [patient_col, date_col], row)

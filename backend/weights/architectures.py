@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 import torch
-from radfeat.weights.checkpoint import Checkpoint, CheckpointError
+from radfeat.weights.checkpoint import Checkpoint, CheckpointError, build_model
 
 _RESNET_DEPTH = {(3, 4, 6, 3): "resnet50", (3, 4, 23, 3): "resnet101"}
 
@@ -72,7 +72,7 @@ def build_resnet(ckpt: Checkpoint, architecture: str, op_threshs: list[float] | 
     """``xrv.models.ResNet`` with the checkpoint's weights, in eval mode (no download, no unpickling)."""
     import sys
 
-    from radfeat.xrv_compat import import_xrv
+    from radfeat.xrv_compat import import_xrv  # TorchXRayVision (and the torchvision stand-in): only to build
 
     xrv = import_xrv()
     tv = sys.modules["torchvision"].models  # the real torchvision, or xrv_compat's stand-in
@@ -121,6 +121,4 @@ def build(ckpt: Checkpoint, architecture: str, op_threshs: list[float] | None, a
         return build_autoencoder(ckpt)
     if architecture in ("resnet50", "resnet101"):
         return build_resnet(ckpt, architecture, op_threshs, apply_sigmoid, input_size)
-    from radfeat.weights.checkpoint import build_model
-
     return build_model(ckpt, op_threshs, apply_sigmoid)

@@ -20,18 +20,18 @@ from radfeat.weights.catalog import Catalog, WeightSet
 PROBE_TIMEOUT = 5.0
 
 
-def available(ws: WeightSet) -> bool:
-    return ws.downloaded
+def available(wset: WeightSet) -> bool:
+    return wset.downloaded
 
 
-def origin(ws: WeightSet) -> str:
-    if ws.source == "catalog":
+def origin(wset: WeightSet) -> str:
+    if wset.source == "catalog":
         return "catalog"
-    return "onnx" if ws.architecture == "onnx" else "user"
+    return "onnx" if wset.architecture == "onnx" else "user"
 
 
-def _fits(ws: WeightSet, kind: registry.ExtractionType) -> bool:
-    return registry.kind_of(ws.architecture) in kind.weights_kinds
+def _fits(wset: WeightSet, kind: registry.ExtractionType) -> bool:
+    return registry.kind_of(wset.architecture) in kind.weights_kinds
 
 
 def usable_default(kind: str | None = None, catalog: Catalog | None = None) -> str | None:
@@ -47,9 +47,9 @@ def usable_default(kind: str | None = None, catalog: Catalog | None = None) -> s
     catalog = catalog or Catalog()
     preferred = chosen.default_weights or (catalog.default if chosen.catalog_default else None)
     entries = catalog.entries()
-    ordered = ([ws for ws in entries if ws.name == preferred] + [ws for ws in entries if ws.source == "catalog"]
-               + [ws for ws in entries if ws.source != "catalog"])
-    return next((ws.name for ws in ordered if _fits(ws, chosen) and available(ws)), None)
+    ordered = ([wset for wset in entries if wset.name == preferred] + [wset for wset in entries if wset.source == "catalog"]
+               + [wset for wset in entries if wset.source != "catalog"])
+    return next((wset.name for wset in ordered if _fits(wset, chosen) and available(wset)), None)
 
 
 @dataclass(frozen=True)
@@ -71,30 +71,30 @@ def _size_of(resp) -> int | None:
     return int(length) if length and length.isdigit() and resp.status_code == 200 else None
 
 
-def probe(ws: WeightSet, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
+def probe(wset: WeightSet, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
     """Ask the weight set's server whether the file is there (HEAD, else a 1-byte GET); nothing is saved."""
     import requests
 
-    if not ws.url:
-        return ProbeResult(ws.name, False, None, f"'{ws.name}' has no download address; import its weight file")
-    host = urlsplit(ws.url).netloc or ws.url
+    if not wset.url:
+        return ProbeResult(wset.name, False, None, f"'{wset.name}' has no download address; import its weight file")
+    host = urlsplit(wset.url).netloc or wset.url
     try:
-        resp = requests.head(ws.url, allow_redirects=True, timeout=timeout)
+        resp = requests.head(wset.url, allow_redirects=True, timeout=timeout)
         if resp.status_code >= 400:  # some servers refuse HEAD: ask for the first byte instead
-            with requests.get(ws.url, headers={"Range": "bytes=0-0"}, stream=True, allow_redirects=True,
+            with requests.get(wset.url, headers={"Range": "bytes=0-0"}, stream=True, allow_redirects=True,
                               timeout=timeout) as resp:
                 pass
     except requests.Timeout:
-        return ProbeResult(ws.name, False, None, f"{host} did not answer within {timeout:g} s (no network here?); "
+        return ProbeResult(wset.name, False, None, f"{host} did not answer within {timeout:g} s (no network here?); "
                                                  "import the weight file instead")
     except requests.ConnectionError:
-        return ProbeResult(ws.name, False, None, f"Cannot reach {host} (no network here?); "
+        return ProbeResult(wset.name, False, None, f"Cannot reach {host} (no network here?); "
                                                  "import the weight file instead")
     except requests.RequestException as exc:
-        return ProbeResult(ws.name, False, None, f"Cannot ask {host} for {ws.name}: {exc}")
+        return ProbeResult(wset.name, False, None, f"Cannot ask {host} for {wset.name}: {exc}")
     if resp.status_code >= 400:
-        return ProbeResult(ws.name, False, None, f"{host} answered HTTP {resp.status_code} for {ws.name}; "
+        return ProbeResult(wset.name, False, None, f"{host} answered HTTP {resp.status_code} for {wset.name}; "
                                                  "import the weight file instead")
-    size = _size_of(resp) or ws.size
+    size = _size_of(resp) or wset.size
     words = f" ({size / 1e6:.0f} MB)" if size else ""
-    return ProbeResult(ws.name, True, size, f"{ws.name} can be downloaded from {host}{words}")
+    return ProbeResult(wset.name, True, size, f"{wset.name} can be downloaded from {host}{words}")

@@ -12,13 +12,13 @@ import difflib
 import json
 import math
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from radfeat.errors import NotFound
+from radfeat.output.atomic import write_text_atomic
 from radfeat.weights import home
 
 N_PATHOLOGIES = 18
@@ -151,15 +151,7 @@ class Catalog:
 
     def register(self, entry: WeightSet) -> None:
         """Add or replace a user weight set (persisted in the home folder)."""
-        from radfeat.output.atomic import write_text_atomic
-
         users = self._read_user()
         users[entry.name] = entry.to_json() | {"source": "user"}
         write_text_atomic(home.user_catalog_path(), json.dumps(users, indent=2))
         self._entries[entry.name] = entry
-
-
-def labels_or_default(labels: Sequence[str] | None, n: int) -> tuple[str, ...]:
-    """Pad or build a label list of length ``n`` for checkpoints without one."""
-    labels = list(labels or [])
-    return tuple((labels + [""] * n)[:n])

@@ -235,7 +235,7 @@ def infer_config(state: dict[str, torch.Tensor]) -> DenseNetConfig:
 
 def build_model(ckpt: Checkpoint, op_threshs: list[float] | None, apply_sigmoid: bool) -> torch.nn.Module:
     """TorchXRayVision's own DenseNet with the checkpoint's weights, in eval mode."""
-    from radfeat.xrv_compat import import_xrv
+    from radfeat.xrv_compat import import_xrv  # TorchXRayVision: only for pickled models
 
     xrv = import_xrv()
     cfg = infer_config(ckpt.state_dict)

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
-from radfeat.errors import RadfeatError
+from radfeat.errors import Cancelled, RadfeatError
 from radfeat.weights.catalog import WeightSet
 
 CHUNK = 1 << 20
@@ -26,71 +26,86 @@ class DownloadError(RadfeatError, RuntimeError):
     """The download failed or the file did not match its checksum."""
 
 
-class DownloadCancelled(DownloadError):
+class DownloadCancelled(Cancelled, DownloadError):
     """The download was cancelled; what was received stays in ``<file>.part`` for the next try."""
 
 
-def fetch(ws: WeightSet, *, log: Callable[[str], None] = print,
+def fetch(wset: WeightSet, *, log: Callable[[str], None] = print,
           on_progress: Callable[[int, int | None], None] | None = None, timeout: float = 60.0,
           cancel: threading.Event | None = None) -> Path:
-    """Download ``ws`` if needed and return the verified local path (``cancel``: stop, keep the ``.part``)."""
-    dest = ws.path
+    """Download ``wset`` if needed and return the verified local path (``cancel``: stop, keep the ``.part``)."""
+    dest = wset.path
     if dest.is_file():
         return dest
-    if not ws.url:
-        raise DownloadError(f"'{ws.name}' has no download address; add the file with 'radfeat models add'")
+    if not wset.url:
+        raise DownloadError(f"'{wset.name}' has no download address; add the file with 'radfeat models add'")
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
+    resp = _request(wset, have, timeout)
+    with resp:
+        total = _receive(wset, resp, part, have, log, on_progress, cancel)
+    if total is not None and part.stat().st_size != total:
+        raise DownloadError(f"download of {wset.name} stopped early ({part.stat().st_size} of {total} bytes); "
+                            "run the command again to resume")
+    _verify(wset, part, log)
+    os.replace(part, dest)
+    return dest
+
+
+def _request(wset: WeightSet, have: int, timeout: float) -> requests.Response:
+    """The streaming answer, asking for the rest when ``have`` bytes are already in the ``.part``."""
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
-        resp = requests.get(ws.url, headers=headers, stream=True, timeout=timeout)
+        return requests.get(wset.url, headers=headers, stream=True, timeout=timeout)
     except requests.ConnectionError:
-        host = urlsplit(ws.url).netloc
-        raise DownloadError(f"cannot reach {host} to download {ws.name} (no network here?); on an offline machine "
+        host = urlsplit(wset.url).netloc
+        raise DownloadError(f"cannot reach {host} to download {wset.name} (no network here?); on an offline machine "
                             "bring the file over and use 'radfeat models import FOLDER'") from None
     except requests.RequestException as exc:
-        raise DownloadError(f"cannot download {ws.name} from {ws.url}: {exc}") from None
-    with resp:
-        if resp.status_code == 416:  # range beyond end: the .part is already complete
-            resp.close()
-        elif have and resp.status_code == 206:
-            log(f"Resuming download of {ws.name} at {have} bytes")
-        elif resp.status_code == 200:
-            have = 0
-        else:
-            raise DownloadError(f"cannot download {ws.name}: HTTP {resp.status_code} from {ws.url}")
-        total = None
-        if resp.status_code in (200, 206):
-            length = resp.headers.get("Content-Length")
-            total = have + int(length) if length is not None else None
-            with open(part, "ab" if have else "wb") as fh:
-                done = have
-                for block in resp.iter_content(CHUNK):
-                    if cancel is not None and cancel.is_set():
-                        fh.flush()
-                        raise DownloadCancelled(f"download of {ws.name} cancelled after {done} bytes; "
-                                                "the next try continues from there")
-                    fh.write(block)
-                    done += len(block)
-                    if on_progress:
-                        on_progress(done, total)
+        raise DownloadError(f"cannot download {wset.name} from {wset.url}: {exc}") from None
+
+
+def _receive(wset: WeightSet, resp: requests.Response, part: Path, have: int, log: Callable[[str], None],
+             on_progress: Callable[[int, int | None], None] | None, cancel: threading.Event | None) -> int | None:
+    """Append the body to ``part``; the expected total size when the server said it."""
+    if resp.status_code == 416:  # range beyond end: the .part is already complete
+        return None
+    if have and resp.status_code == 206:
+        log(f"Resuming download of {wset.name} at {have} bytes")
+    elif resp.status_code == 200:
+        have = 0
+    else:
+        raise DownloadError(f"cannot download {wset.name}: HTTP {resp.status_code} from {wset.url}")
+    length = resp.headers.get("Content-Length")
+    total = have + int(length) if length is not None else None
+    with open(part, "ab" if have else "wb") as fh:
+        done = have
+        for block in resp.iter_content(CHUNK):
+            if cancel is not None and cancel.is_set():
                 fh.flush()
-                os.fsync(fh.fileno())
-    if total is not None and part.stat().st_size != total:
-        raise DownloadError(f"download of {ws.name} stopped early ({part.stat().st_size} of {total} bytes); "
-                            "run the command again to resume")
+                raise DownloadCancelled(f"download of {wset.name} cancelled after {done} bytes; "
+                                        "the next try continues from there")
+            fh.write(block)
+            done += len(block)
+            if on_progress:
+                on_progress(done, total)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return total
+
+
+def _verify(wset: WeightSet, part: Path, log: Callable[[str], None]) -> None:
+    """Checksum and size against the catalog; a mismatching file is removed."""
     digest = hashlib.sha256()
     with open(part, "rb") as fh:
         while block := fh.read(CHUNK):
             digest.update(block)
     sha = digest.hexdigest()
-    if ws.sha256 and sha != ws.sha256.lower():
+    if wset.sha256 and sha != wset.sha256.lower():
         part.unlink(missing_ok=True)
-        raise DownloadError(f"checksum mismatch for {ws.name}: expected {ws.sha256}, got {sha}; file removed")
-    if ws.size and part.stat().st_size != ws.size:
+        raise DownloadError(f"checksum mismatch for {wset.name}: expected {wset.sha256}, got {sha}; file removed")
+    if wset.size and part.stat().st_size != wset.size:
         part.unlink(missing_ok=True)
-        raise DownloadError(f"size mismatch for {ws.name}: expected {ws.size} bytes; file removed")
-    if not ws.sha256:
-        log(f"{ws.name}: sha256 {sha} (no checksum in the catalog to compare with)")
-    os.replace(part, dest)
-    return dest
+        raise DownloadError(f"size mismatch for {wset.name}: expected {wset.size} bytes; file removed")
+    if not wset.sha256:
+        log(f"{wset.name}: sha256 {sha} (no checksum in the catalog to compare with)")

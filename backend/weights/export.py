@@ -36,8 +36,11 @@ from radfeat.errors import RadfeatError
 from radfeat.output.atomic import atomic_path, write_text_atomic
 from radfeat.weights import home
 from radfeat.weights.catalog import WeightSet
+from radfeat.weights.digest import sha256_file
 
-EXPORT_VERSION = 2  # 2: DenseNet exports add the 'activations' output; ResNet/autoencoder exports
+# Part of every export's cache key: a new version makes older cached exports be redone.
+# 2: DenseNet exports add the 'activations' output; ResNet/autoencoder exports appear (written at version 2 only).
+EXPORT_VERSION = 2
 OPSET = 17
 PRED_TOL = 1e-5
 FEAT_REL_TOL = 1e-4
@@ -86,23 +89,21 @@ class ExportInfo:
                    tuple(meta.get("outputs", ("predictions", "features"))), meta.get("max_act_diff"))
 
 
-def _settings_key(ws: WeightSet) -> str:
+def _settings_key(wset: WeightSet) -> str:
     settings = {
         "export_version": EXPORT_VERSION,
         "opset": OPSET,
-        "op_threshs": ws.thresholds_array() and [None if math.isnan(t) else t for t in ws.thresholds_array()],
-        "apply_sigmoid": ws.apply_sigmoid,
-        "input_size": ws.input_size,
-        "architecture": ws.architecture,
+        "op_threshs": wset.thresholds_array() and [None if math.isnan(t) else t for t in wset.thresholds_array()],
+        "apply_sigmoid": wset.apply_sigmoid,
+        "input_size": wset.input_size,
+        "architecture": wset.architecture,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def weights_sha256(ws: WeightSet) -> str:
+def weights_sha256(wset: WeightSet) -> str:
     """sha256 of the weights file, cached beside it (keyed by size and mtime)."""
-    from radfeat.weights.digest import sha256_file
-
-    path = ws.path
+    path = wset.path
     stat = path.stat()
     stamp = path.with_name(path.name + ".sha256")
     tag = f"{stat.st_size}:{stat.st_mtime_ns}"
@@ -115,21 +116,21 @@ def weights_sha256(ws: WeightSet) -> str:
     return digest
 
 
-def onnx_path(ws: WeightSet, sha: str | None = None) -> Path:
-    sha = sha or weights_sha256(ws)
-    return home.onnx_dir() / f"{ws.name}-{sha[:16]}-{_settings_key(ws)}.onnx"
+def onnx_path(wset: WeightSet, sha: str | None = None) -> Path:
+    sha = sha or weights_sha256(wset)
+    return home.onnx_dir() / f"{wset.name}-{sha[:16]}-{_settings_key(wset)}.onnx"
 
 
-def needs_export(ws: WeightSet) -> bool:
+def needs_export(wset: WeightSet) -> bool:
     """False for a registered ONNX model: the file is already what ONNX Runtime runs."""
-    return ws.architecture != "onnx"
+    return wset.architecture != "onnx"
 
 
-def is_exported(ws: WeightSet) -> bool:
-    """True when an up-to-date ONNX export of ``ws`` is cached (a registered ONNX model is its own export)."""
-    if not needs_export(ws):
-        return ws.downloaded
-    return ws.downloaded and onnx_path(ws).is_file()
+def is_exported(wset: WeightSet) -> bool:
+    """True when an up-to-date ONNX export of ``wset`` is cached (a registered ONNX model is its own export)."""
+    if not needs_export(wset):
+        return wset.downloaded
+    return wset.downloaded and onnx_path(wset).is_file()
 
 
 def _wrapper(model, op_threshs: list[float] | None, apply_sigmoid: bool, architecture: str = "densenet121"):
@@ -194,16 +195,16 @@ def probe_batch(size: int, n: int = 3) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)[:, None]
 
 
-def export(ws: WeightSet, log: Callable[[str], None] = print) -> ExportInfo:
-    """Return the cached ONNX export of ``ws``, exporting and validating it first if needed."""
-    sha = weights_sha256(ws)
-    dest = onnx_path(ws, sha)
+def export(wset: WeightSet, log: Callable[[str], None] = print) -> ExportInfo:
+    """Return the cached ONNX export of ``wset``, exporting and validating it first if needed."""
+    sha = weights_sha256(wset)
+    dest = onnx_path(wset, sha)
     meta_path = dest.with_suffix(".json")
     with FileLock(str(dest) + ".lock", timeout=600):
-        head_ok = not ws.architecture.startswith("densenet") or dest.with_suffix(".head.npz").is_file()
+        head_ok = not wset.architecture.startswith("densenet") or dest.with_suffix(".head.npz").is_file()
         if dest.is_file() and meta_path.is_file() and head_ok:
             return ExportInfo.from_json(dest, sha, json.loads(meta_path.read_text()))
-        info = _export_uncached(ws, sha, dest, log)
+        info = _export_uncached(wset, sha, dest, log)
         write_text_atomic(meta_path, json.dumps(info.to_json(), indent=2))
         return info
 
@@ -221,21 +222,21 @@ def _reference(model, x, architecture: str) -> dict[str, np.ndarray]:
                 "activations": torch.relu(model.features(x.clone())).numpy()}
 
 
-def _export_uncached(ws: WeightSet, sha: str, dest: Path, log: Callable[[str], None]) -> ExportInfo:
+def _export_uncached(wset: WeightSet, sha: str, dest: Path, log: Callable[[str], None]) -> ExportInfo:
     import warnings
 
     import onnxruntime as ort
     import torch
-    from radfeat.weights.architectures import build, checkpoint_family
+    from radfeat.weights.architectures import build, checkpoint_family  # torch: never on a cached run
     from radfeat.weights.checkpoint import load_checkpoint
 
-    arch = ws.architecture
-    log(f"Exporting {ws.name} to ONNX (first use)...")
-    ckpt = load_checkpoint(ws.path, checkpoint_family(arch))
-    model = build(ckpt, arch, ws.thresholds_array(), ws.apply_sigmoid, ws.input_size)
-    wrapper = _wrapper(model, ws.thresholds_array(), ws.apply_sigmoid, arch)
+    arch = wset.architecture
+    log(f"Exporting {wset.name} to ONNX (first use)...")
+    ckpt = load_checkpoint(wset.path, checkpoint_family(arch))
+    model = build(ckpt, arch, wset.thresholds_array(), wset.apply_sigmoid, wset.input_size)
+    wrapper = _wrapper(model, wset.thresholds_array(), wset.apply_sigmoid, arch)
     names = output_names(arch)
-    probe = probe_batch(ws.input_size, 3 if ws.input_size <= 256 else 2)  # 2 probes at 512: same check, less time
+    probe = probe_batch(wset.input_size, 3 if wset.input_size <= 256 else 2)  # 2 probes at 512: same check, less time
     x = torch.from_numpy(probe)
     axes = {"image": {0: "batch"}, **{n: {0: "batch"} for n in names}}
     with atomic_path(dest) as tmp:
@@ -260,14 +261,14 @@ def _export_uncached(ws: WeightSet, sha: str, dest: Path, log: Callable[[str], N
             + f"features {feat_diff:.2e} (largest feature {scale:.3g})")
         # probabilities are compared absolutely; raw logits (no calibration) relative to their size
         pred_scale = 1.0
-        if "predictions" in got and not (ws.op_threshs is not None or ws.apply_sigmoid):
+        if "predictions" in got and not (wset.op_threshs is not None or wset.apply_sigmoid):
             pred_scale = max(1.0, float(np.abs(ref["predictions"]).max()))
         ok = pred_diff <= PRED_TOL * pred_scale and feat_diff <= FEAT_REL_TOL * scale
         if act_diff is not None:
             ok = ok and act_diff <= FEAT_REL_TOL * act_scale
         if not ok:
             raise ExportError(
-                f"ONNX export of {ws.name} does not match torch (predictions {pred_diff:.2e}, features {feat_diff:.2e}"
+                f"ONNX export of {wset.name} does not match torch (predictions {pred_diff:.2e}, features {feat_diff:.2e}"
                 + (f", activations {act_diff:.2e})" if act_diff is not None else ")")
             )
         if "activations" in got:  # the classifier, for saliency maps computed without torch

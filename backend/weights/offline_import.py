@@ -31,6 +31,8 @@ from pathlib import Path
 from radfeat.errors import InvalidInput
 from radfeat.output.atomic import atomic_path
 from radfeat.weights.catalog import Catalog, WeightSet
+from radfeat.weights.digest import sha256_file
+from radfeat.weights.export import onnx_path, weights_sha256
 
 IMPORTED = "imported"
 PRESENT = "already present"
@@ -88,15 +90,15 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _verify(ws: WeightSet, path: Path, sha: str) -> str | None:
-    """Why ``path`` cannot be ``ws``'s weights, or None when it can."""
-    if ws.size and path.stat().st_size != ws.size:
-        return f"size {path.stat().st_size} bytes, the catalog expects {ws.size}"
-    if ws.sha256:
-        return None if sha == ws.sha256.lower() else f"sha256 {sha} does not match the catalog's {ws.sha256}"
+def _verify(wset: WeightSet, path: Path, sha: str) -> str | None:
+    """Why ``path`` cannot be ``wset``'s weights, or None when it can."""
+    if wset.size and path.stat().st_size != wset.size:
+        return f"size {path.stat().st_size} bytes, the catalog expects {wset.size}"
+    if wset.sha256:
+        return None if sha == wset.sha256.lower() else f"sha256 {sha} does not match the catalog's {wset.sha256}"
     # No checksum to compare with: prove it is a TorchXRayVision network of the entry's architecture and
     # output count, with radfeat's restricted loader (nothing in the file is run).
-    from radfeat.weights.architectures import detect_architecture, strip_prefix
+    from radfeat.weights.architectures import detect_architecture, strip_prefix  # torch: only to read a file
     from radfeat.weights.checkpoint import CheckpointError, load_checkpoint
 
     try:
@@ -104,12 +106,12 @@ def _verify(ws: WeightSet, path: Path, sha: str) -> str | None:
         arch = detect_architecture(ckpt.state_dict)
     except CheckpointError as exc:
         return str(exc)
-    if arch != ws.architecture:
-        return f"a {arch} checkpoint; '{ws.name}' is a {ws.architecture}"
+    if arch != wset.architecture:
+        return f"a {arch} checkpoint; '{wset.name}' is a {wset.architecture}"
     state = strip_prefix(ckpt.state_dict, "model.")
     head = state.get("classifier.weight", state.get("fc.weight"))
-    if ws.labels and head is not None and int(head.shape[0]) != len(ws.labels):
-        return f"the checkpoint has {int(head.shape[0])} outputs, '{ws.name}' has {len(ws.labels)} labels"
+    if wset.labels and head is not None and int(head.shape[0]) != len(wset.labels):
+        return f"the checkpoint has {int(head.shape[0])} outputs, '{wset.name}' has {len(wset.labels)} labels"
     return None
 
 
@@ -135,7 +137,7 @@ def import_paths(paths: Iterable[Path | str], *, log: Callable[[str], None] = pr
     """
     paths = [Path(p).expanduser() for p in paths]
     catalog = catalog or Catalog()
-    by_file = {ws.file: ws for ws in catalog.entries() if ws.source == "catalog"}
+    by_file = {wset.file: wset for wset in catalog.entries() if wset.source == "catalog"}
     report = ImportReport(paths[0] if len(paths) == 1 else Path(os.path.commonpath(paths)) if paths else Path("."))
     onnx_found: dict[str, Path] = {}
     chosen: dict[str, str] = {}  # weight set name -> sha256 of the accepted file
@@ -144,17 +146,17 @@ def import_paths(paths: Iterable[Path | str], *, log: Callable[[str], None] = pr
         if path.suffix == ".onnx":
             onnx_found.setdefault(path.name, path)
             continue
-        ws = by_file.get(path.name)
-        if ws is None or path.is_symlink() and not path.is_file():
+        wset = by_file.get(path.name)
+        if wset is None or path.is_symlink() and not path.is_file():
             continue
-        _import_file(ws, path, chosen, report, log)
+        _import_file(wset, path, chosen, report, log)
 
     report.exports = _import_exports(catalog, chosen, onnx_found, log)
     where = ", ".join(str(p) for p in paths)
     if not report.results:
         log(f"No weight files found in {where}. Expected file names, one per weight set:")
-        for ws in by_file.values():
-            log(f"  {ws.file}  ({ws.name})")
+        for wset in by_file.values():
+            log(f"  {wset.file}  ({wset.name})")
     else:
         log(f"{len(report.imported)} imported, "
             f"{len([r for r in report.results if r.status == PRESENT])} already present, "
@@ -162,35 +164,32 @@ def import_paths(paths: Iterable[Path | str], *, log: Callable[[str], None] = pr
     return report
 
 
-def _import_file(ws: WeightSet, path: Path, chosen: dict[str, str], report: ImportReport,
+def _import_file(wset: WeightSet, path: Path, chosen: dict[str, str], report: ImportReport,
                  log: Callable[[str], None]) -> None:
-    """Verify one candidate file for ``ws`` and copy it into the home folder (atomically)."""
-    from radfeat.weights.digest import sha256_file
-    from radfeat.weights.export import weights_sha256
-
+    """Verify one candidate file for ``wset`` and copy it into the home folder (atomically)."""
     sha = sha256_file(path)
-    if ws.name in chosen:  # the same file twice (e.g. a copy in two sub-folders)
-        if sha != chosen[ws.name]:
-            log(f"{ws.name}: ignoring {path}: a different file of that name was already imported")
+    if wset.name in chosen:  # the same file twice (e.g. a copy in two sub-folders)
+        if sha != chosen[wset.name]:
+            log(f"{wset.name}: ignoring {path}: a different file of that name was already imported")
         return
-    problem = _verify(ws, path, sha)
+    problem = _verify(wset, path, sha)
     if problem:
-        report.results.append(ImportResult(ws.name, path, REJECTED, sha, problem))
-        log(f"{ws.name}: rejected {path}: {problem}")
+        report.results.append(ImportResult(wset.name, path, REJECTED, sha, problem))
+        log(f"{wset.name}: rejected {path}: {problem}")
         return
-    chosen[ws.name] = sha
-    dest = ws.path
-    if dest.is_file() and (_same_file(dest, path) or weights_sha256(ws) == sha):
-        report.results.append(ImportResult(ws.name, path, PRESENT, sha))
-        log(f"{ws.name}: already installed (sha256 {sha})")
+    chosen[wset.name] = sha
+    dest = wset.path
+    if dest.is_file() and (_same_file(dest, path) or weights_sha256(wset) == sha):
+        report.results.append(ImportResult(wset.name, path, PRESENT, sha))
+        log(f"{wset.name}: already installed (sha256 {sha})")
         return
     replaced = dest.is_file()
     with atomic_path(dest) as tmp:
         shutil.copyfile(path, tmp)
-    weights_sha256(ws)  # cache the digest beside the file (export keys on it)
-    note = "" if ws.sha256 else " — no checksum in the catalog; pin it with $RADFEAT_CATALOG if you like"
-    report.results.append(ImportResult(ws.name, path, IMPORTED, sha, "replaced" if replaced else ""))
-    log(f"{ws.name}: {'replaced the installed file with' if replaced else 'imported'} {path.name} "
+    weights_sha256(wset)  # cache the digest beside the file (export keys on it)
+    note = "" if wset.sha256 else " — no checksum in the catalog; pin it with $RADFEAT_CATALOG if you like"
+    report.results.append(ImportResult(wset.name, path, IMPORTED, sha, "replaced" if replaced else ""))
+    log(f"{wset.name}: {'replaced the installed file with' if replaced else 'imported'} {path.name} "
         f"(sha256 {sha}){note}")
 
 
@@ -201,8 +200,6 @@ def _import_exports(catalog: Catalog, chosen: dict[str, str], onnx_found: dict[s
     An export is ``<name>-<sha16>-<settings>.onnx`` plus side files sharing its stem (``.json``,
     which marks it finished, and e.g. ``.head.npz``, ``.int8.onnx``); all of them are copied.
     """
-    from radfeat.weights.export import onnx_path
-
     copied = []
     for name, sha in chosen.items():
         dest = onnx_path(catalog.get(name), sha)

@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 from radfeat.output.atomic import atomic_path
+from radfeat.pipeline.images import read_gray
+from radfeat.pipeline.preprocess import make
+from radfeat.synthetic import chest_like
+from radfeat.weights.session import OnnxSession
 
 CALIBRATION_IMAGES = 24
 
 
 def _calibration_batches(size: int) -> list[np.ndarray]:
-    from radfeat.pipeline.preprocess import make
-    from radfeat.synthetic import chest_like
-
     pre = make("xrv", size)
     out = []
     for seed in range(CALIBRATION_IMAGES):
@@ -81,10 +82,6 @@ def _output_nodes(path: str) -> list[str]:
 
 def compare(fp32_path: Path, int8_path: Path, images: Sequence[Path]) -> dict[str, float]:
     """Deviation of the int8 model from fp32 on real files (xrv preprocessing)."""
-    from radfeat.pipeline.images import read_gray
-    from radfeat.pipeline.preprocess import make
-    from radfeat.weights.session import OnnxSession
-
     size = 224
     pre = make("xrv", size)
     x = np.stack([pre(*read_gray(p)) for p in images])[:, None]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from radfeat.errors import OptionsError, Problem
 from radfeat.weights.catalog import WeightSet
+from radfeat.weights.download import fetch
 
 
 def ensure_weights(wset: WeightSet, log: Callable[[str], None]) -> None:
@@ -19,7 +20,6 @@ def ensure_weights(wset: WeightSet, log: Callable[[str], None]) -> None:
         return
     if not wset.url:
         raise OptionsError([Problem("weights", f"Weights file for '{wset.name}' is missing: {wset.path}")])
-    from radfeat.weights.download import fetch  # requests: only when a download is due
 
     log(f"Downloading {wset.name} weights (first use)...")
     fetch(wset, log=log)

@@ -9,8 +9,10 @@ from typing import Any
 
 from radfeat.errors import InvalidInput
 from radfeat.extractors import registry
+from radfeat.extractors.onnx_inspect import inspect_model
 from radfeat.output.atomic import atomic_path
 from radfeat.weights.catalog import Catalog, WeightSet, default_pathologies
+from radfeat.weights.digest import sha256_file
 from radfeat.weights.export import is_exported
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -24,19 +26,19 @@ def status(catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """One row per weight set: name, labels trained, downloaded, exported, size on disk."""
     catalog = catalog or Catalog()
     rows = []
-    for ws in catalog.entries():
+    for wset in catalog.entries():
         rows.append({
-            "name": ws.name,
-            "architecture": ws.architecture,
-            "type": registry.kind_of(ws.architecture),
-            "description": ws.description,
-            "labels": list(ws.labels),
-            "trained_labels": ws.trained_labels,
-            "downloaded": ws.downloaded,
-            "exported": is_exported(ws),
-            "size": ws.path.stat().st_size if ws.downloaded else ws.size,
-            "source": ws.source,
-            "default": ws.name == catalog.default,
+            "name": wset.name,
+            "architecture": wset.architecture,
+            "type": registry.kind_of(wset.architecture),
+            "description": wset.description,
+            "labels": list(wset.labels),
+            "trained_labels": wset.trained_labels,
+            "downloaded": wset.downloaded,
+            "exported": is_exported(wset),
+            "size": wset.path.stat().st_size if wset.downloaded else wset.size,
+            "source": wset.source,
+            "default": wset.name == catalog.default,
         })
     return rows
 
@@ -54,9 +56,8 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
     DenseNets (pickled TorchXRayVision model or state dict) as before; ResNet-50/101 classifiers and
     ResNet autoencoders as state dicts (their architecture is read off the keys).
     """
-    from radfeat.weights.architectures import detect_architecture
+    from radfeat.weights.architectures import detect_architecture  # torch: only when a checkpoint is added
     from radfeat.weights.checkpoint import build_model, load_checkpoint
-    from radfeat.weights.digest import sha256_file
 
     catalog = Catalog()
     _check_name(name, catalog)
@@ -91,8 +92,7 @@ def add_weights(name: str, source: Path, *, log=print) -> WeightSet:
 
 def _add_encoder(name: str, source: Path, ckpt: Any, arch: str, log: Any) -> WeightSet:
     """A user ResNet classifier (512 × 512, TorchXRayVision's input) or ResNet autoencoder (224 × 224)."""
-    from radfeat.weights.architectures import build, strip_prefix
-    from radfeat.weights.digest import sha256_file
+    from radfeat.weights.architectures import build, strip_prefix  # torch, as above
 
     state = strip_prefix(ckpt.state_dict, "model.")
     size = 224 if arch == "resnet-ae" else 512
@@ -125,9 +125,6 @@ def add_onnx(name: str, source: Path, *, input_size: int | None = None, channels
              outputs: list[str] | None = None, crop: str = "none", pool: str = "none", log: Any = print) -> WeightSet:
     """Register any ONNX image model with its preprocessing and the outputs to extract (radfeat.extractors.onnx_model)."""
     import tempfile
-
-    from radfeat.extractors.onnx_model import inspect_model
-    from radfeat.weights.digest import sha256_file
 
     catalog = Catalog()
     _check_name(name, catalog)

@@ -1,0 +1,94 @@
+"""Extraction options sent by the page: workspace fixed, paths resolved and confined, every problem listed.
+
+The page sends the same flat options as the CLI; this adds what only a browser client needs:
+the workspace cannot be changed, relative paths are taken from the workspace, selected folders
+must lie below the input folder and the output must stay in the workspace's output folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from radfeat.errors import OptionsError, Problem
+from radfeat.options import FORMATS, ExtractOptions, validate, validate_filename
+from radfeat.server.security import PathDenied, PathPolicy
+
+
+def prepare_options(raw: dict[str, Any], policy: PathPolicy) -> tuple[ExtractOptions | None, list[Problem]]:
+    """Checked :class:`ExtractOptions` (None when they cannot be built) and every problem (the CLI's words)."""
+    raw = dict(raw)
+    problems = _workspace_problems(raw, policy)
+    raw["workspace"] = str(policy.workspace)
+    if raw.get("master_table") is not None and not isinstance(raw["master_table"], dict):
+        return None, [*problems, Problem("master_table", "Master table options must be an object")]
+    try:
+        opts = ExtractOptions.from_dict(raw)
+    except OptionsError as exc:
+        return None, [*problems, *exc.problems]
+    except TypeError as exc:
+        return None, [*problems, Problem("options", f"Options could not be read: {exc}")]
+    problems.extend(_resolve_paths(opts, policy))
+    try:
+        problems.extend(validate(opts))
+    except (TypeError, AttributeError, ValueError) as exc:
+        problems.append(Problem("options", f"Options have the wrong types: {exc}"))
+    problems.extend(_select_problems(opts, policy))
+    problems.extend(_output_problems(opts, policy))
+    return opts, problems
+
+
+def _workspace_problems(raw: dict[str, Any], policy: PathPolicy) -> list[Problem]:
+    given = raw.get("workspace")
+    if given in (None, "") or (isinstance(given, str) and policy.resolve(given) == policy.workspace):
+        return []
+    return [Problem("workspace", f"The workspace is fixed when radfeat starts ({policy.workspace}); "
+                                 "it cannot be changed from here")]
+
+
+def _resolve_paths(opts: ExtractOptions, policy: PathPolicy) -> list[Problem]:
+    """Paths from the page: relative ones are taken from the workspace, all are made absolute."""
+    problems = []
+    for owner, key, label in ((opts, "input", "input"), (opts.master_table, "dates_csv", "master_table.dates_csv")):
+        value = None if owner is None else getattr(owner, key)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str):
+            problems.append(Problem(label, "Must be a path"))
+            setattr(owner, key, "")
+            continue
+        setattr(owner, key, str(policy.resolve(value)))
+    return problems
+
+
+def _select_problems(opts: ExtractOptions, policy: PathPolicy) -> list[Problem]:
+    if opts.select is None:
+        return []
+    if not isinstance(opts.select, list) or not all(isinstance(s, str) for s in opts.select):
+        return [Problem("select", "Selected folders must be a list of folder paths")]
+    if not (opts.input and isinstance(opts.input, str)):
+        return []
+    problems = []
+    for sel in opts.select:
+        try:
+            policy.check_below(Path(opts.input), sel)
+        except PathDenied:
+            problems.append(Problem("select", f"Selected folder '{sel}' is not below the input folder"))
+    return problems
+
+
+def _output_problems(opts: ExtractOptions, policy: PathPolicy) -> list[Problem]:
+    """An explicit output must be a valid file name in the workspace's output folder."""
+    if opts.output in (None, ""):
+        opts.output = None
+        return []
+    if not isinstance(opts.output, str):
+        return [Problem("output", "Output must be a file name in the workspace")]
+    out = policy.resolve(opts.output)
+    name_problem = validate_filename(out.name, opts.format if opts.format in FORMATS else "csv")
+    if not policy.output_allowed(out):
+        return [Problem("output", f"Output must be written to {policy.output_dir}")]
+    if name_problem:
+        return [Problem("filename", name_problem)]
+    opts.output = str(out)
+    return []
