@@ -197,3 +197,19 @@ def test_read_table_pages_parquet_by_row_group(workspace):
         assert rpc("read_table", path=str(path), offset=400, limit=5)["rows"] == []
         values = rpc("column_values", path=str(path), column="img_densefeatures_1", offset=98, limit=4)
         assert values["values"] == [295.0, 298.0, 301.0, 304.0]
+
+
+def test_an_empty_cell_does_not_break_the_projection(workspace):
+    rng = np.random.default_rng(5)
+    feats = rng.standard_normal((40, 6)).astype(np.float32)
+    path = workspace / OUT / "holes.csv"
+    write_table(path, feats)
+    lines = path.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[4] = ""  # row 2, img_densefeatures_2 left empty
+    lines[3] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with serving(workspace) as (_srv, rpc):
+        page = rpc("project_table", path=str(path), limit=40)
+    points = np.asarray(page["points"])
+    assert points.shape == (40, 2) and np.isfinite(points).all()

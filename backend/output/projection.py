@@ -37,7 +37,6 @@ METHODS = ("pca", "umap")
 COLUMN_SETS = ("dense", "all")
 CACHE_ENTRIES = 4
 UMAP_PCA_DIMS = 50
-SPILL_ROWS = 8192
 
 
 class ProjectionError(ValueError):
@@ -79,16 +78,37 @@ def _flip_signs(components: np.ndarray) -> np.ndarray:
 
 
 def _chunks(path: Path, columns: Sequence[str]) -> Iterator[np.ndarray]:
-    """The chosen columns as float32 row blocks (C order), chunk by chunk."""
+    """The chosen columns as float32 blocks, *transposed* (``d × rows``, C order): Arrow copies the
+    columns into one column-major tensor in a single call (empty cells become NaN), and
+    ``block @ block.T`` is BLAS's symmetric rank-k update."""
     for batch in iter_columns(path, columns, numeric=True):
-        yield np.column_stack([batch.column(i).to_numpy(zero_copy_only=False) for i in range(batch.num_columns)])
+        yield np.asarray(batch.to_tensor(null_to_nan=True, row_major=False)).T
 
 
-def fit_pca(path: str | Path, columns: Sequence[str], k: int = 2, spill: IO[bytes] | None = None) -> Pca:
+class _Spill:
+    """The transposed blocks of the first pass, written to ``file`` and read back in the same pieces."""
+
+    def __init__(self, file: IO[bytes] | None):
+        self.file = file
+        self.sizes: list[int] = []
+
+    def write(self, block: np.ndarray) -> None:
+        if self.file is not None:
+            self.file.write(block.tobytes())
+            self.sizes.append(block.shape[1])
+
+    def blocks(self, d: int) -> Iterator[np.ndarray]:
+        assert self.file is not None
+        self.file.seek(0)
+        for n in self.sizes:
+            yield np.frombuffer(self.file.read(n * d * 4), dtype=np.float32).reshape(d, n)
+
+
+def fit_pca(path: str | Path, columns: Sequence[str], k: int = 2, spill: _Spill | None = None) -> Pca:
     """Mean, top ``k`` components and their variances of ``columns`` (one streaming pass).
 
-    ``spill``: a binary file that receives the float32 rows as they are read, so that :func:`transform`
-    reads them back instead of parsing the table a second time.
+    ``spill`` receives the float32 values as they are read, so that :func:`transform` reads them back
+    instead of parsing the table a second time.
     """
     d = len(columns)
     shift: np.ndarray | None = None
@@ -97,14 +117,14 @@ def fit_pca(path: str | Path, columns: Sequence[str], k: int = 2, spill: IO[byte
     n = 0
     for block in _chunks(Path(path), columns):
         if shift is None:
-            shift = np.nan_to_num(np.nanmean(block, axis=0, dtype=np.float64)).astype(np.float32)
-        centred = block - shift
+            shift = np.nan_to_num(np.nanmean(block, axis=1, dtype=np.float64)).astype(np.float32)
+        centred = block - shift[:, None]
         np.nan_to_num(centred, copy=False)  # a missing value counts as the (shifted) mean
-        total += centred.sum(axis=0, dtype=np.float64)
-        gram += centred.T @ centred  # float32 product (BLAS syrk), summed in float64
-        n += block.shape[0]
+        total += centred.sum(axis=1, dtype=np.float64)
+        gram += centred @ centred.T  # float32 symmetric rank-k update, summed in float64
+        n += block.shape[1]
         if spill is not None:
-            spill.write(np.ascontiguousarray(block).tobytes())
+            spill.write(block)
     if n < 2:
         raise ProjectionError("A projection needs at least 2 rows")
     mean_shifted = total / n
@@ -116,39 +136,34 @@ def fit_pca(path: str | Path, columns: Sequence[str], k: int = 2, spill: IO[byte
     return Pca(shift.astype(np.float64) + mean_shifted, comps, variances, float(max(np.trace(cov), 0.0)), n)
 
 
-def _spilled(spill: IO[bytes], d: int, rows: int = SPILL_ROWS) -> Iterator[np.ndarray]:
-    spill.seek(0)
-    while block := spill.read(rows * d * 4):
-        yield np.frombuffer(block, dtype=np.float32).reshape(-1, d)
-
-
-def transform(path: str | Path, columns: Sequence[str], pca: Pca, spill: IO[bytes] | None = None) -> np.ndarray:
-    """Every row projected on the components: from ``spill`` when given, else a second pass over the table."""
+def transform(path: str | Path, columns: Sequence[str], pca: Pca, spill: _Spill | None = None) -> np.ndarray:
+    """Every row projected on the components: from ``spill`` when it holds the rows, else a second pass."""
     out = np.empty((pca.rows, pca.components.shape[0]), dtype=np.float32)
-    comps = pca.components.T.astype(np.float32)
-    mean = pca.mean.astype(np.float32)
+    comps = pca.components.astype(np.float32)
+    mean = pca.mean.astype(np.float32)[:, None]
     at = 0
-    blocks = _spilled(spill, len(columns)) if spill is not None else _chunks(Path(path), columns)
-    for block in blocks:
-        if at + block.shape[0] > pca.rows:
+    kept = spill is not None and spill.file is not None
+    for block in (spill.blocks(len(columns)) if kept else _chunks(Path(path), columns)):
+        n = block.shape[1]
+        if at + n > pca.rows:
             raise ProjectionError("The table changed while it was being read; try again")
-        centred = np.nan_to_num(block - mean, copy=False)
-        out[at:at + block.shape[0]] = centred @ comps
-        at += block.shape[0]
+        out[at:at + n] = (comps @ np.nan_to_num(block - mean, copy=False)).T
+        at += n
     if at != pca.rows:
         raise ProjectionError("The table changed while it was being read; try again")
     return out
 
 
 @contextlib.contextmanager
-def _spill_file(folder: Path | None) -> Iterator[IO[bytes] | None]:
-    """An unnamed temporary file in ``folder`` (removed even on a crash where the OS allows), or None."""
+def _spill_file(folder: Path | None) -> Iterator[_Spill]:
+    """A spill over an unnamed temporary file in ``folder`` (gone even after a crash where the OS
+    allows), or one that keeps nothing when there is no folder."""
     if folder is None:
-        yield None
+        yield _Spill(None)
         return
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=folder, prefix=".radfeat-projection-") as fh:
-        yield fh
+        yield _Spill(fh)
 
 
 def _umap(path: Path, columns: Sequence[str], spill_dir: Path | None) -> np.ndarray:
