@@ -77,6 +77,14 @@ def _flip_signs(components: np.ndarray) -> np.ndarray:
     return components * signs[:, None]
 
 
+def _finite(centred: np.ndarray) -> np.ndarray:
+    """Empty cells (NaN) and infinities become 0 in a centred block, in place; one pass when there are none."""
+    bad = ~np.isfinite(centred)
+    if bad.any():
+        centred[bad] = 0.0
+    return centred
+
+
 def _chunks(path: Path, columns: Sequence[str]) -> Iterator[np.ndarray]:
     """The chosen columns as float32 blocks, *transposed* (``d × rows``, C order): Arrow copies the
     columns into one column-major tensor in a single call (empty cells become NaN), and
@@ -118,8 +126,7 @@ def fit_pca(path: str | Path, columns: Sequence[str], k: int = 2, spill: _Spill 
     for block in _chunks(Path(path), columns):
         if shift is None:
             shift = np.nan_to_num(np.nanmean(block, axis=1, dtype=np.float64)).astype(np.float32)
-        centred = block - shift[:, None]
-        np.nan_to_num(centred, copy=False)  # a missing value counts as the (shifted) mean
+        centred = _finite(block - shift[:, None])  # a missing value counts as the (shifted) mean
         total += centred.sum(axis=1, dtype=np.float64)
         gram += centred @ centred.T  # float32 symmetric rank-k update, summed in float64
         n += block.shape[1]
@@ -147,7 +154,7 @@ def transform(path: str | Path, columns: Sequence[str], pca: Pca, spill: _Spill 
         n = block.shape[1]
         if at + n > pca.rows:
             raise ProjectionError("The table changed while it was being read; try again")
-        out[at:at + n] = (comps @ np.nan_to_num(block - mean, copy=False)).T
+        out[at:at + n] = (comps @ _finite(block - mean)).T
         at += n
     if at != pca.rows:
         raise ProjectionError("The table changed while it was being read; try again")

@@ -112,7 +112,7 @@ def _parquet_batches(path: Path, columns: list[str], numeric: bool, batch_rows: 
               (pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=batch_rows, columns=columns)))
     for table in tables:
         table = table.select(columns)
-        if numeric:
+        if numeric and any(t != pa.float32() for t in table.schema.types):
             table = table.cast(pa.schema([(c, pa.float32()) for c in columns]))
         yield from table.combine_chunks().to_batches()
 
