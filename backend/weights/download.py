@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
-from radfeat.errors import RadfeatError
+from radfeat.errors import Cancelled, RadfeatError
 from radfeat.weights.catalog import WeightSet
 
 CHUNK = 1 << 20
@@ -26,7 +26,7 @@ class DownloadError(RadfeatError, RuntimeError):
     """The download failed or the file did not match its checksum."""
 
 
-class DownloadCancelled(DownloadError):
+class DownloadCancelled(DownloadError, Cancelled):
     """The download was cancelled; what was received stays in ``<file>.part`` for the next try."""
 
 
