@@ -58,3 +58,17 @@ def test_cli_refuses_a_depth_without_images_and_notes_other_depths(tmp_path, tin
     assert proc.returncode == 0, proc.stderr
     assert "Note: 1 image at another depth is not part of this run (it reads depth 2)" in proc.stderr
     assert "depth 2: 4 images, depth 3: 1 image" in proc.stderr
+
+
+def test_survey_counts_dicoms_also_without_extension(tmp_path):
+    """The survey uses discovery's predicate: a .dcm file and an extension-less file with the DICM preamble
+    count as images, a text file without one does not."""
+    from dicom_support import make_dicom
+
+    folder = tmp_path / "dcm" / "p1"
+    folder.mkdir(parents=True)
+    make_dicom(folder / "a.dcm")
+    make_dicom(folder / "IM000001")
+    (folder / "README").write_text("not a DICOM")
+    found = survey(tmp_path / "dcm")
+    assert found.images == {1: 2} and found.suggested_depth == 1

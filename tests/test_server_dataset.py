@@ -178,3 +178,38 @@ def test_projection_of_100k_rows_keeps_shape_and_order(workspace):
     x = points[:, 0]
     assert abs(np.corrcoef(x, t)[0, 1]) > 0.9999  # the first axis is the row order (up to sign)
     assert page["explained_variance_ratio"][0] > 0.99
+
+
+def test_read_table_pages_parquet_by_row_group(workspace):
+    """A page that straddles row groups reads only those groups and returns exactly the asked rows."""
+    feats = np.arange(300 * 3, dtype=np.float32).reshape(300, 3)
+    path = workspace / OUT / "groups.parquet"
+    write_table(path, feats)
+    pq.write_table(pq.read_table(path), path, row_group_size=50)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 6
+    with serving(workspace) as (_srv, rpc):
+        page = rpc("read_table", path=str(path), offset=45, limit=20)
+        assert page["total"] == 300 and len(page["rows"]) == 20
+        assert [row[1] for row in page["rows"]] == [f"img{i}.jpg" for i in range(45, 65)]
+        assert page["rows"][0][2:] == [135.0, 136.0, 137.0]
+        tail = rpc("read_table", path=str(path), offset=295, limit=50)
+        assert [row[1] for row in tail["rows"]] == [f"img{i}.jpg" for i in range(295, 300)]
+        assert rpc("read_table", path=str(path), offset=400, limit=5)["rows"] == []
+        values = rpc("column_values", path=str(path), column="img_densefeatures_1", offset=98, limit=4)
+        assert values["values"] == [295.0, 298.0, 301.0, 304.0]
+
+
+def test_an_empty_cell_does_not_break_the_projection(workspace):
+    rng = np.random.default_rng(5)
+    feats = rng.standard_normal((40, 6)).astype(np.float32)
+    path = workspace / OUT / "holes.csv"
+    write_table(path, feats)
+    lines = path.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[4] = ""  # row 2, img_densefeatures_2 left empty
+    lines[3] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with serving(workspace) as (_srv, rpc):
+        page = rpc("project_table", path=str(path), limit=40)
+    points = np.asarray(page["points"])
+    assert points.shape == (40, 2) and np.isfinite(points).all()

@@ -29,6 +29,8 @@ class _FileHandler(BaseHTTPRequestHandler):
     """GET (with Range) and HEAD of one file; HEAD is refused when ``head_ok`` is false."""
 
     head_ok = True
+    pace: threading.Event | None = None  # when set: the body goes out in 64 kB pieces, one per pace.wait()
+    ranges: list[str | None] = []
 
     def do_HEAD(self) -> None:  # noqa: N802
         if not type(self).head_ok:
@@ -45,13 +47,21 @@ class _FileHandler(BaseHTTPRequestHandler):
             first, last = rng.split("=")[1].split("-")
             start, end = int(first), int(last) if last else len(PAYLOAD) - 1
         body = PAYLOAD[start:end + 1]
+        type(self).ranges.append(rng)
         self.send_response(206 if rng else 200)
         self.send_header("Content-Length", str(len(body)))
         if rng:
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(PAYLOAD)}")
         self.end_headers()
+        pace = type(self).pace
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)
+            if pace is None or rng == "bytes=0-0":
+                self.wfile.write(body)
+                return
+            for at in range(0, len(body), 1 << 16):
+                pace.wait(0.05)
+                self.wfile.write(body[at:at + (1 << 16)])
+                self.wfile.flush()
 
     def log_message(self, *args: object) -> None:
         pass
@@ -62,6 +72,8 @@ def file_server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FileHandler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     _FileHandler.head_ok = True
+    _FileHandler.pace = None
+    _FileHandler.ranges = []
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
     httpd.server_close()
@@ -196,3 +208,23 @@ def test_import_folder_and_single_checkpoint(tmp_path, monkeypatch, home, served
     assert weights["My-model-v2"]["origin"] == "user" and weights["My-model-v2"]["available"] is True
     bad = rpc.raw("import_weights", paths=[])["error"]
     assert bad["code"] == -32602
+
+
+def test_cancelled_download_keeps_its_part_and_resumes(tmp_path, monkeypatch, home, served, file_server):
+    use_catalog(tmp_path, monkeypatch, file_server, hashlib.sha256(PAYLOAD).hexdigest())
+    _srv, rpc = served
+    _FileHandler.pace = threading.Event()  # never set: 64 kB every 50 ms, a download that takes a while
+    job = rpc("download_weights", name="w1")["job_id"]
+    rpc.wait(job, until=lambda st: st["stage"] == "downloading" and st["done"] > 0)
+    assert rpc("cancel_job", job_id=job)["cancelled"] is True
+    final = rpc.wait(job)
+    assert final["state"] == "cancelled" and final["kind"] == "download"
+    part = home / "weights" / "w1.pt.part"
+    kept = part.stat().st_size
+    assert 0 < kept < len(PAYLOAD) and not (home / "weights" / "w1.pt").exists()
+
+    _FileHandler.pace.set()  # full speed: the next try continues where the last one stopped
+    again = rpc.wait(rpc("download_weights", name="w1")["job_id"])
+    assert again["state"] == "done" and (home / "weights" / "w1.pt").read_bytes() == PAYLOAD
+    assert _FileHandler.ranges[-1] == f"bytes={kept}-" and not part.exists()
+    assert any(f"Resuming download of w1 at {kept} bytes" in line for line in again["log"])

@@ -54,6 +54,7 @@ def test_dialog_api_exposes_only_dialogs():
     public = sorted(n for n in dir(api) if not n.startswith("_"))
     assert public == ["choose_file", "choose_folder", "pick_files", "pick_folder", "ping"]
     assert api.choose_folder("/") is None  # no window bound: nothing opens, nothing breaks
+    assert api.pick_files("/", kind="weights") == [] and api.pick_folder("/") is None
     assert DialogApi._start_dir("/definitely/not/here/file.csv") == "/"
 
 

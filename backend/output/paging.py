@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 _UNESCAPE = {"n": "\n", "r": "\r", "t": "\t"}  # any other escaped character stands for itself
@@ -80,6 +81,23 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _parquet_rows(path: Path, offset: int, limit: int) -> pa.Table:
+    """Rows ``offset … offset + limit`` of a Parquet file, reading only the row groups that hold them."""
+    pf = pq.ParquetFile(path)
+    parts: list[pa.Table] = []
+    start, first = 0, 0
+    for i in range(pf.metadata.num_row_groups):
+        n = pf.metadata.row_group(i).num_rows
+        if start + n > offset and start < offset + limit:
+            if not parts:
+                first = offset - start
+            parts.append(pf.read_row_group(i))
+        start += n
+    if not parts:
+        return pf.schema_arrow.empty_table()
+    return pa.concat_tables(parts).slice(first, limit)
+
+
 def read_page(path: str | Path, offset: int = 0, limit: int = 50) -> dict[str, Any]:
     """One page of a result table (CSV, Parquet or ARFF): ``{"columns", "rows", "total"}``."""
     path = Path(path)
@@ -88,15 +106,15 @@ def read_page(path: str | Path, offset: int = 0, limit: int = 50) -> dict[str, A
         columns, rows, total = read_arff(path, offset, limit)
         return {"columns": columns, "rows": [[_jsonable(v) for v in row] for row in rows], "total": int(total),
                 "offset": offset}
+    from radfeat.output.tabular import table_shape
+
     if path.suffix == ".parquet":
-        pf = pq.ParquetFile(path)
-        total = pf.metadata.num_rows
-        table = pq.read_table(path).slice(offset, limit)
+        table = _parquet_rows(path, offset, limit)
+        total = table_shape(path).total
         df = table.to_pandas()
         columns = list(table.column_names)
     else:
-        with open(path, "rb") as fh:
-            total = max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) - 1)
+        total = table_shape(path).total  # counted once per file version
         with open(path, encoding="utf-8", newline="") as fh:
             names = next(csv.reader(fh), [])
         text = {c: str for c in names if c == "filename" or c.isalnum()}  # DICOM tag cells stay text (0042, dates)

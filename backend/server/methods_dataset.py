@@ -77,6 +77,16 @@ class DatasetMethods:
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise RpcError(CANNOT_READ, f"Cannot read the table {path.name}: {exc}", {"path": str(path)}) from None
 
+    def _spill_dir(self) -> Path | None:
+        """The workspace's output folder, for the projection's temporary file; None if it leads elsewhere."""
+        folder = self.api.policy.output_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            inside = folder.resolve().is_relative_to(self.api.policy.workspace)
+        except OSError:
+            return None
+        return folder if inside else None
+
     def table_info(self, path: str) -> dict[str, Any]:
         """Columns, row count, each column's kind, the extraction type and whether rows lead to images."""
         table = self._table(path)
@@ -102,7 +112,7 @@ class DatasetMethods:
         _page_params("project_table", offset, limit, MAX_POINTS)
         table = self._table(path)
         try:
-            proj = projection(table, method, columns)
+            proj = projection(table, method, columns, self._spill_dir())
         except ProjectionError as exc:
             code = INVALID_PARAMS if "must be one of" in str(exc) else CANNOT_READ
             raise RpcError(code, str(exc), {"path": path}) from None
