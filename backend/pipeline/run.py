@@ -141,10 +141,11 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
 
     columns = level_columns(opts.depth) + ["filename"] + list(opts.dicom_tags or []) + ex.columns()
     fingerprint = {"input": str(root), "depth": opts.depth,
-                   "select": sorted(opts.select) if opts.select else None, **ex.fingerprint()}
+                   "select": sorted(opts.select) if opts.select else None, **ex.fingerprint(),
+                   **_dicom_fingerprint(opts)}
     partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log, options=opts.to_dict())
-    todo = [ref for ref in found.images if ref.key not in partial.done]
-    resumed = len(found.images) - len(todo)
+    todo = [ref for ref in headers.refs if ref.key not in partial.done]
+    resumed = len(headers.refs) - len(todo)
     total = len(found.images)
     skipped = [(str(ref.path), reason) for ref, reason in headers.skipped]
     if skipped:
@@ -233,7 +234,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
         mt = opts.master_table
         target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
         listing = sidecar(output, ".unmatched.csv")
-        mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing)
+        mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing, headers=headers)
         patient = master_patient_column(mt)
         numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
         publish(target, output, opts.format, [master_date_column(mt)] + ([] if numeric_ids else [patient]),
