@@ -122,6 +122,14 @@ def test_master_table_from_headers_equals_dates_csv(tmp_path, tiny_weights):
     radfeat(*common, "--dates-from-dicom", "--patient-from-dicom", "--output", str(by_patient))
     c = pd.read_csv(by_patient)
     assert list(c.columns[:2]) == ["PatientID", "taken_at"] and set(c["PatientID"]) == {1}  # P001 → 1
+    # the page finds each master row's image back through the headers
+    import json
+
+    from radfeat.server.row_images import image_of_row
+
+    prov = json.loads(by_patient.with_name("pid.json").read_text())
+    got = [image_of_row(by_patient, list(c.columns), i, prov) for i in range(len(c))]
+    assert got == [(root / p).resolve() for p in ("p1/adm1/IM0001", "p1/adm2/IM0001", "p2/adm1/IM0001")]
 
 
 def test_dicom_options_are_refused_with_the_same_words(tmp_path, tiny_weights):
