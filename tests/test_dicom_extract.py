@@ -174,3 +174,18 @@ def test_dicom_over_rpc_with_tags_views_and_thumbnail(tiny_weights, tiny_checkpo
     _, ref_preds = xrv_outputs(model, xrv_dicom_input(root / "p1" / "IM0001", voi_lut=True))
     got = np.array([v for c, v in zip(page["columns"], page["rows"][0], strict=True) if "_predictions_" in c])
     assert np.max(np.abs(got - ref_preds)) <= 1e-5
+
+
+def test_saliency_and_fractal_read_dicoms(tmp_path, tiny_weights, workspace):
+    import radfeat
+
+    root = tmp_path / "pacs"
+    make_dicom(root / "p1" / "IM0001", bits=12, photometric="MONOCHROME1", compress="rle", seed=9)
+    maps = radfeat.extract(input=str(root), type="saliency", weights=tiny_weights, workspace=str(workspace),
+                           filename="maps.csv", pathologies=["Effusion"], styles=["overlay"])
+    assert maps.ok == 1 and maps.failed == 0
+    listing = pd.read_csv(maps.output)
+    assert Path(listing["path"][0]).is_file() and "IM0001" in listing["path"][0]
+    tex = radfeat.extract(input=str(root), type="fractal", max_box=5, workspace=str(workspace),
+                          filename="tex.csv")
+    assert tex.ok == 1 and pd.read_csv(tex.output)["img_fractal_fd_r3"].notna().all()
