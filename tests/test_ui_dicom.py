@@ -10,10 +10,25 @@ from PIL import Image
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-from test_ui_page import LONG, problem, set_root, wait_valid  # noqa: E402
-from ui_support import artifact, needs_chromium  # noqa: E402
+from helpers import artifact, needs_chromium  # noqa: E402
 
 pytestmark = needs_chromium
+LONG = 180_000  # ms: the first extraction also exports the checkpoint to ONNX
+
+
+def problem(pg, field: str):
+    return pg.locator(f'[data-problem="{field}"]')
+
+
+def set_root(pg, root, weights: str) -> None:
+    pg.fill("#input-root", str(root))
+    pg.select_option("#weights", weights)
+    expect(pg.locator("#folders-summary")).to_contain_text("selected")
+
+
+def wait_valid(pg) -> None:
+    expect(pg.locator("#valid-note")).to_be_visible()
+    expect(pg.locator("#extract-btn")).to_be_enabled()
 
 
 def test_dicom_fields_validate_and_run(page, tmp_path, workspace, tiny_weights):
