@@ -89,11 +89,11 @@ def _dicom_master_image(table: Path, root: Path, depth: int, master: dict[str, A
     """A master row whose date (and perhaps patient) came from DICOM headers: the image whose header gives them."""
     from dataclasses import fields
 
+    from radfeat.errors import ImageError
     from radfeat.options import MasterTableOptions, master_date_column, master_patient_column
     from radfeat.output.master import patient_id_int
     from radfeat.pipeline.dicom import DATE_TAGS, PATIENT_TAG, header_datetime, is_dicom, read_tags
     from radfeat.pipeline.discovery import discover
-    from radfeat.pipeline.images import ImageError
 
     mt = MasterTableOptions(**{f.name: master[f.name] for f in fields(MasterTableOptions) if f.name in master})
     seen = _row_values(table, [master_patient_column(mt), master_date_column(mt)], row)
