@@ -809,14 +809,22 @@ function collectOptions() {
     opts.styles = checkedValues("saliency-style");
   }
   if (masterOn() && !uses("saliency")) {
+    const fromDicom = $("dates-from-dicom").checked;
     opts.master_table = {
-      dates_csv: $("dates-csv").value.trim(),
-      filename_column: $("filename-col").value,
-      date_column: $("date-col").value,
+      dates_csv: fromDicom ? "" : $("dates-csv").value.trim(),
+      filename_column: fromDicom ? "" : $("filename-col").value,
+      date_column: fromDicom ? "" : $("date-col").value,
       patient_level: intOrRaw($("patient-level").value),
       patient_id_int: $("patient-int").checked,
+      dates_from_dicom: fromDicom,
+      patient_from_dicom: $("patient-from-dicom").checked,
     };
   }
+  // DICOM options: sent only when used (the CLI's --dicom-tags, --views, --dicom-voi-lut)
+  const list = (id) => $(id).value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (list("dicom-tags").length) opts.dicom_tags = list("dicom-tags");
+  if (list("views").length) opts.views = list("views");
+  if ($("dicom-voi-lut").checked) opts.dicom_voi_lut = true;
   return opts;
 }
 
@@ -839,6 +847,9 @@ const FIELD_FOCUS = {
   device: "device",
   precision: "precision",
   batch_size: "batch-size",
+  dicom_tags: "dicom-tags",
+  views: "views",
+  dicom_voi_lut: "dicom-voi-lut",
   "master_table.dates_csv": "dates-csv",
   "master_table.filename_column": "filename-col",
   "master_table.date_column": "date-col",
@@ -865,6 +876,9 @@ const FIELD_NAMES = {
   device: "Device",
   precision: "Precision",
   batch_size: "Batch size",
+  dicom_tags: "DICOM header columns",
+  views: "DICOM views",
+  dicom_voi_lut: "DICOM VOI LUT",
   "master_table.dates_csv": "Dates CSV",
   "master_table.filename_column": "File name column",
   "master_table.date_column": "Date column",
@@ -1791,10 +1805,15 @@ function wire() {
     await loadWeights();
     scheduleValidate();
   });
-  for (const id of ["feat-dense", "feat-pred", "preprocess", "prefix", "patient-level", "patient-int", "filename-col", "date-col"]) {
-    $(id).addEventListener(id === "prefix" ? "input" : "change", scheduleValidate);
+  for (const id of ["feat-dense", "feat-pred", "preprocess", "prefix", "patient-level", "patient-int", "filename-col", "date-col",
+    "dicom-tags", "views", "dicom-voi-lut", "dates-from-dicom", "patient-from-dicom"]) {
+    $(id).addEventListener(["prefix", "dicom-tags", "views"].includes(id) ? "input" : "change", scheduleValidate);
   }
   $("prefix").addEventListener("input", updateFeatureLabels);
+  $("dates-from-dicom").addEventListener("change", (ev) => {
+    // dates from the headers: the dates CSV and its columns are not used
+    for (const id of ["dates-csv", "filename-col", "date-col"]) $(id).closest(".field").hidden = ev.target.checked;
+  });
   $("max-box").addEventListener("input", scheduleValidate);
   $("path-all").addEventListener("change", (ev) => {
     state.pathologies = { all: ev.target.checked, chosen: new Set(ev.target.checked ? trainedLabels() : []) };

@@ -122,6 +122,14 @@ def test_master_table_from_headers_equals_dates_csv(tmp_path, tiny_weights):
     radfeat(*common, "--dates-from-dicom", "--patient-from-dicom", "--output", str(by_patient))
     c = pd.read_csv(by_patient)
     assert list(c.columns[:2]) == ["PatientID", "taken_at"] and set(c["PatientID"]) == {1}  # P001 → 1
+    # the page finds each master row's image back through the headers
+    import json
+
+    from radfeat.server.row_images import image_of_row
+
+    prov = json.loads(by_patient.with_name("pid.json").read_text())
+    got = [image_of_row(by_patient, list(c.columns), i, prov) for i in range(len(c))]
+    assert got == [(root / p).resolve() for p in ("p1/adm1/IM0001", "p1/adm2/IM0001", "p2/adm1/IM0001")]
 
 
 def test_dicom_options_are_refused_with_the_same_words(tmp_path, tiny_weights):
@@ -166,3 +174,18 @@ def test_dicom_over_rpc_with_tags_views_and_thumbnail(tiny_weights, tiny_checkpo
     _, ref_preds = xrv_outputs(model, xrv_dicom_input(root / "p1" / "IM0001", voi_lut=True))
     got = np.array([v for c, v in zip(page["columns"], page["rows"][0], strict=True) if "_predictions_" in c])
     assert np.max(np.abs(got - ref_preds)) <= 1e-5
+
+
+def test_saliency_and_fractal_read_dicoms(tmp_path, tiny_weights, workspace):
+    import radfeat
+
+    root = tmp_path / "pacs"
+    make_dicom(root / "p1" / "IM0001", bits=12, photometric="MONOCHROME1", compress="rle", seed=9)
+    maps = radfeat.extract(input=str(root), type="saliency", weights=tiny_weights, workspace=str(workspace),
+                           filename="maps.csv", pathologies=["Effusion"], styles=["overlay"])
+    assert maps.ok == 1 and maps.failed == 0
+    listing = pd.read_csv(maps.output)
+    assert Path(listing["path"][0]).is_file() and "IM0001" in listing["path"][0]
+    tex = radfeat.extract(input=str(root), type="fractal", max_box=5, workspace=str(workspace),
+                          filename="tex.csv")
+    assert tex.ok == 1 and pd.read_csv(tex.output)["img_fractal_fd_r3"].notna().all()

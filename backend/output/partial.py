@@ -138,13 +138,18 @@ def csv_rows(text_columns: Sequence[Sequence[str]], blocks: Sequence[np.ndarray]
     return "".join(",".join(row) + "\n" for row in zip(*parts, strict=True)).encode("utf-8")
 
 
-def float_text(values: pa.Array) -> pa.Array:
-    """Numbers as text, as Arrow's CSV writer formats them (shortest round-trip repr), except that an
-    integral value keeps a decimal point: Arrow writes ``0``, pandas would read a column of such cells as
-    int64, and MEDomics' tables (Python floats) read back as float64.  Only ``-?[0-9]+`` cells change."""
-    text = pc.cast(values, pa.string())
-    whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
-    return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+def float_text(values: np.ndarray) -> pa.Array:
+    """Numbers (1-D float array) as text, as Arrow's CSV writer formats them (shortest round-trip repr), except
+    that an integral value keeps a decimal point: Arrow writes ``0``, pandas would read a column of such cells
+    as int64, and MEDomics' tables (Python floats) read back as float64.  Only the finite integral cells that
+    Arrow writes without an exponent change (``0`` → ``0.0``, ``-3`` → ``-3.0``); only they are touched."""
+    text = pc.cast(pa.array(values), pa.string())
+    whole = np.isfinite(values) & (values == np.trunc(values))
+    if not whole.any():
+        return text
+    sub = text.filter(pa.array(whole))
+    fixed = pc.if_else(pc.match_substring(sub, "e"), sub, pc.binary_join_element_wise(sub, ".0", ""))
+    return pc.replace_with_mask(text, pa.array(whole), fixed)
 
 
 def _format_rows(block: np.ndarray) -> list[str]:
@@ -152,6 +157,6 @@ def _format_rows(block: np.ndarray) -> list[str]:
     n, k = block.shape
     if k == 0:
         return [""] * n
-    text = float_text(pa.array(np.ascontiguousarray(block).ravel()))
+    text = float_text(np.ascontiguousarray(block).ravel())
     offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int64))
     return pc.binary_join(pa.LargeListArray.from_arrays(offsets, text), ",").to_pylist()

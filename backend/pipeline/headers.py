@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from radfeat.errors import Problem
+from radfeat.errors import ImageError, Problem
 from radfeat.pipeline.dicom import (
     DATE_TAGS,
     PATIENT_TAG,
@@ -25,7 +25,6 @@ from radfeat.pipeline.dicom import (
     tag_problem,
 )
 from radfeat.pipeline.discovery import ImageRef
-from radfeat.pipeline.images import ImageError
 
 if TYPE_CHECKING:  # options.py imports this module for its checks
     from radfeat.options import ExtractOptions

@@ -52,6 +52,8 @@ def image_of_row(table: Path, columns: Sequence[str], row: int, provenance: dict
         values = _row_values(table, keys, row)[-1]
         return _inside(root.joinpath(*values), root)
     master = options.get("master_table") or {}
+    if master.get("dates_from_dicom"):
+        return _dicom_master_image(table, root, int(options.get("depth") or 1), master, row)
     if not master.get("date_column"):
         raise RowImageError(f"{table.name} has no file name column; its images cannot be found")
     return _master_image(table, root, int(options.get("depth") or 1), master, row)
@@ -78,4 +80,34 @@ def _master_image(table: Path, root: Path, depth: int, master: dict[str, Any], r
                if ref.filename in names and same_patient(ref.levels[level - 1])]
     if occurrence >= len(matches):
         raise RowImageError(f"No image of patient {patient} dated {date} found below {root}")
+    return _inside(matches[occurrence], root)
+
+
+def _dicom_master_image(table: Path, root: Path, depth: int, master: dict[str, Any], row: int) -> Path:
+    """A master row whose date (and perhaps patient) came from DICOM headers: the image whose header gives them."""
+    from dataclasses import fields
+
+    from radfeat.errors import ImageError
+    from radfeat.options import MasterTableOptions, master_date_column, master_patient_column
+    from radfeat.output.master import patient_id_int
+    from radfeat.pipeline.dicom import DATE_TAGS, PATIENT_TAG, header_datetime, is_dicom, read_tags
+    from radfeat.pipeline.discovery import discover
+
+    mt = MasterTableOptions(**{f.name: master[f.name] for f in fields(MasterTableOptions) if f.name in master})
+    seen = _row_values(table, [master_patient_column(mt), master_date_column(mt)], row)
+    patient, date = seen[-1]
+    occurrence = sum(1 for p, d in seen[:-1] if p == patient and d == date)
+    matches = []
+    for ref in discover(root, depth).images:
+        if not is_dicom(ref.path):
+            continue
+        try:
+            tags = read_tags(ref.path, [*DATE_TAGS, PATIENT_TAG])
+        except ImageError:
+            continue
+        who = tags[PATIENT_TAG] if mt.patient_from_dicom else ref.levels[mt.patient_level - 1]
+        if header_datetime(tags) == date and (who == patient or (mt.patient_id_int and patient_id_int(who) == patient)):
+            matches.append(ref.path)
+    if occurrence >= len(matches):
+        raise RowImageError(f"No DICOM image of patient {patient} dated {date} found below {root}")
     return _inside(matches[occurrence], root)
