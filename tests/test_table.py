@@ -56,3 +56,28 @@ def test_arff_round_trip_with_awkward_names(tmp_path):
     assert [r[2] for r in rows] == [1.5, None, None, -2.0, 0.25, 1e-8]
     page_columns, page_rows, total = read_arff(tmp_path / "t.arff", offset=1, limit=4)
     assert page_columns == columns and total == 6 and page_rows == rows[1:5]
+
+
+def test_listing_rows_match_arrow_except_integral_floats(tmp_path):
+    """Rows of any types (the saliency listing): Arrow's CSV text, except that a float that is a whole
+    number (a saturated prediction of exactly 1) keeps its decimal point and reads back as float."""
+    import pandas as pd
+
+    refs = [ImageRef(Path("/x"), ("p,1",), f"f{i}.jpg") for i in range(4)]
+    cols = ["level_1", "filename", "pathology", "method", "style", "prediction", "path"]
+    values = [["Effusion", None, 'a "b"', "Mass"], ["gradcam", "eigencam", "gradcam", "gradcam"],
+              ["gray"] * 4, [0.25, None, 1e-7, 0.125], ["/o/a.png", "/o/b,c.png", "/o/é.png", "/o/d.png"]]
+    table = PartialTable(tmp_path / "l.csv", cols, {"x": 1}, log=lambda m: None)
+    table.append_columns(refs, values)
+    table.append_columns(refs[:1], [["Mass"], ["gradcam"], ["gray"], [1.0], ["/o/e.png"]])
+    table.close()
+    body = (tmp_path / "l.csv.partial").read_bytes().split(b"\n", 1)[1]
+    arrays = [pa.array(["p,1"] * 4), pa.array([r.filename for r in refs])] + [pa.array(v) for v in values]
+    expected = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_arrays(arrays, names=cols), expected, pacsv.WriteOptions(include_header=False))
+    lines = body.decode().splitlines(keepends=True)
+    assert "".join(lines[:4]).encode() == expected.getvalue()
+    assert lines[4].endswith(',1.0,"/o/e.png"\n')
+    back = pd.read_csv(tmp_path / "l.csv.partial")
+    assert back["prediction"].dtype == np.float64 and back["pathology"].isna().tolist() == [False, True, False,
+                                                                                           False, False]

@@ -8,7 +8,6 @@ partial as the final table.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -91,10 +90,8 @@ class PartialTable:
             return
         arrays: list[pa.Array] = [pa.array(col, pa.string()) for col in self._key_columns(refs)]
         arrays.extend(pa.array(list(col)) for col in values)
-        table = pa.Table.from_arrays(arrays, names=self.columns)
-        buf = io.BytesIO()
-        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
-        self._write(refs, buf.getvalue())
+        cells = [_cells(a) for a in arrays]
+        self._write(refs, "".join(",".join(row) + "\n" for row in zip(*cells, strict=True)).encode("utf-8"))
 
     def _key_columns(self, refs: Sequence[ImageRef]) -> list[list[str]]:
         cols = [[r.levels[i] for r in refs] for i in range(self.n_keys - 1)]
@@ -150,6 +147,18 @@ def float_text(values: np.ndarray) -> pa.Array:
     sub = text.filter(pa.array(whole))
     fixed = pc.if_else(pc.match_substring(sub, "e"), sub, pc.binary_join_element_wise(sub, ".0", ""))
     return pc.replace_with_mask(text, pa.array(whole), fixed)
+
+
+def _cells(values: pa.Array) -> list[str]:
+    """One column's CSV cells as Arrow's CSV writer writes them (strings quoted, nulls empty), numbers with
+    :func:`float_text` (an integral float keeps its decimal point, so a prediction of exactly 1 reads as float)."""
+    if pa.types.is_floating(values.type):
+        text = float_text(values.to_numpy(zero_copy_only=False))
+    elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        text = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+    else:
+        text = pc.cast(values, pa.string())
+    return pc.if_else(pc.is_null(values), "", text).to_pylist()
 
 
 def _format_rows(block: np.ndarray) -> list[str]:
