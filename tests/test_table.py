@@ -81,3 +81,24 @@ def test_listing_rows_match_arrow_except_integral_floats(tmp_path):
     back = pd.read_csv(tmp_path / "l.csv.partial")
     assert back["prediction"].dtype == np.float64 and back["pathology"].isna().tolist() == [False, True, False,
                                                                                            False, False]
+
+
+def test_parquet_row_groups_gather_many_csv_blocks(tmp_path):
+    """Wide rows: Arrow's CSV reader gives ~50 rows per block; the Parquet file must not get a row group per
+    block (thousands of tiny column chunks make every reader slow), and the values stay exact."""
+    import pyarrow.parquet as pq
+    from radfeat.output.formats import PARQUET_GROUP_BYTES, write_parquet_from_csv
+
+    rng = np.random.default_rng(0)
+    feats = rng.standard_normal((3000, 1024)).astype(np.float32)
+    table = pa.Table.from_arrays([pa.array([f"{i}.jpg" for i in range(3000)])] + [pa.array(c) for c in feats.T],
+                                 names=["filename"] + [f"img_densefeatures_{j}" for j in range(1024)])
+    src, dest = tmp_path / "t.csv", tmp_path / "t.parquet"
+    pacsv.write_csv(table, src)
+    write_parquet_from_csv(src, dest, {"filename": pa.string()} | {f"img_densefeatures_{j}": pa.float32()
+                                                                    for j in range(1024)})
+    meta = pq.ParquetFile(dest).metadata
+    assert meta.num_rows == 3000 and meta.num_row_groups <= 3000 * 1024 * 4 // PARQUET_GROUP_BYTES + 1
+    back = pq.read_table(dest)
+    assert back.column("filename").to_pylist() == [f"{i}.jpg" for i in range(3000)]
+    np.testing.assert_array_equal(back.column("img_densefeatures_7").to_numpy(), feats[:, 7])
