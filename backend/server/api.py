@@ -27,6 +27,7 @@ from radfeat.server.jobs import LOG_SHOWN, JobManager
 from radfeat.server.page_options import prepare_options
 from radfeat.server.rpc import CANNOT_READ, INVALID_OPTIONS, INVALID_PARAMS, NOT_FOUND, RpcError
 from radfeat.server.security import PathPolicy
+from radfeat.server.weights_info import feature_family
 from radfeat.weights.catalog import Catalog
 from radfeat.weights.export import is_exported
 
@@ -111,6 +112,7 @@ class Api:
                 "input_size": wset.input_size,
                 "architecture": wset.architecture,
                 "type": registry.kind_of(wset.architecture),
+                **feature_family(wset),  # the features it writes, named and counted for the page
             })
         return {"default": cat.default, "weights": weights}
 
