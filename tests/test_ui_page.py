@@ -79,10 +79,10 @@ def test_validation_messages_appear_and_disappear(page, tmp_path, tiny_weights, 
     expect(problem(pg, "prefix")).to_be_empty()
 
     # no feature family
-    pg.uncheck("#feat-dense")
-    pg.uncheck("#feat-pred")
+    pg.uncheck("#features-dense")
+    pg.uncheck("#features-predictions")
     expect(problem(pg, "features")).to_contain_text("at least one")
-    pg.check("#feat-pred")
+    pg.check("#features-predictions")
     expect(problem(pg, "features")).to_be_empty()
 
     # bad output name
@@ -246,7 +246,7 @@ def test_extract_progress_table_chart_then_cancel_and_resume(page, tmp_path, wor
 def test_backend_errors_are_readable(page, tmp_path, tiny_weights, make_patients):
     pg = page
     # the page's message cleaner, in the real browser (the module is cached: this does not re-run it)
-    cleaned = pg.evaluate("""async () => (await import('/app.js')).readable(
+    cleaned = pg.evaluate("""async () => (await import('/js/status.js')).readable(
         'Traceback (most recent call last):\\n  File "x.py", line 3, in f\\n    boom()\\nValueError: the CSV is empty')""")
     assert cleaned == "the CSV is empty"
 

@@ -1,0 +1,45 @@
+// The form's settings, kept in local storage so a reload (or a new tab) finds them again.
+import { $ } from "./dom.js";
+import { restoreOptionValues, storedOptionValues } from "./options.js";
+import { state } from "./store.js";
+import { FORMATS, currentType, selectType, suggestedFilename } from "./types.js";
+
+const STORE_PREFIX = "radfeat.page.options.v2";
+const PERSISTED = ["input-root", "depth", "prefix", "filename", "format", "device", "batch-size"];
+let storeKey = STORE_PREFIX;
+
+/** Settings belong to a workspace (the port changes with every launch; the workspace does not). */
+export function useWorkspaceKey(workspace) {
+  storeKey = workspace ? `${STORE_PREFIX}:${workspace}` : STORE_PREFIX;
+}
+
+export function saveSettings() {
+  try {
+    const data = {};
+    for (const id of PERSISTED) data[id] = $(id).value;
+    data.type = currentType();
+    data.weightsChoice = state.weightsChoice;
+    data.options = storedOptionValues();
+    data.filenameEdited = state.filenameEdited;
+    localStorage.setItem(storeKey, JSON.stringify(data));
+  } catch {
+    /* storage may be unavailable; settings are a convenience */
+  }
+}
+
+export function loadSettings() {
+  try {
+    const data = JSON.parse(localStorage.getItem(storeKey) || "null");
+    if (!data) return null;
+    for (const id of PERSISTED) if (typeof data[id] === "string") $(id).value = data[id];
+    if (!FORMATS.includes($("format").value)) $("format").value = "csv";
+    if (typeof data.type === "string") selectType(data.type);
+    if (data.weightsChoice && typeof data.weightsChoice === "object") Object.assign(state.weightsChoice, data.weightsChoice);
+    restoreOptionValues(data.options);
+    state.filenameEdited =
+      typeof data.filenameEdited === "boolean" ? data.filenameEdited : $("filename").value.trim() !== suggestedFilename();
+    return data;
+  } catch {
+    return null;
+  }
+}

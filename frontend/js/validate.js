@@ -1,0 +1,171 @@
+// Section 3: options from the form, validation by the backend, each problem next to its field.
+import { $, el, intOrRaw } from "./dom.js";
+import { selectionForOptions } from "./folders.js";
+import { masterOn } from "./master.js";
+import { FIXED, allOptions, fieldId, readOption } from "./options.js";
+import { rpc } from "./rpc.js";
+import { saveSettings } from "./settings.js";
+import { readable } from "./status.js";
+import { TERMINAL, state } from "./store.js";
+import { currentType, typeInfo, typeUses } from "./types.js";
+
+const VALIDATE_DELAY_MS = 250;
+
+/** The options of the chosen type: options a type does not list are left out (the backend's defaults apply). */
+export function collectOptions() {
+  const t = typeInfo();
+  const opts = {
+    input: $("input-root").value.trim(),
+    depth: intOrRaw($("depth").value),
+    select: selectionForOptions(),
+    type: currentType(),
+    filename: $("filename").value.trim(),
+    format: $("format").value,
+  };
+  if (t && t.uses_weights) opts.weights = $("weights").value || null;
+  for (const o of (t && t.options) || []) if (!FIXED.has(o.name)) opts[o.name] = readOption(o);
+  if (typeUses("prefix")) opts.prefix = $("prefix").value.trim();
+  if (typeUses("device")) opts.device = $("device").value;
+  if (typeUses("batch_size")) opts.batch_size = intOrRaw($("batch-size").value);
+  if (typeUses("master_table") && masterOn()) {
+    opts.master_table = {
+      dates_csv: $("dates-csv").value.trim(),
+      filename_column: $("filename-col").value,
+      date_column: $("date-col").value,
+      patient_level: intOrRaw($("patient-level").value),
+      patient_id_int: $("patient-int").checked,
+    };
+  }
+  return opts;
+}
+
+// the fields every type shares: where a problem sends the focus, and the field's name in the list
+const FIELDS = {
+  type: ["type-cards", "Extraction type"],
+  format: ["format", "Output format"],
+  master_table: ["master-toggle", "Master table"],
+  input: ["input-root", "Root folder"],
+  depth: ["depth", "Folder depth"],
+  select: ["folders-all", "Folders"],
+  weights: ["weights", "Model weights"],
+  prefix: ["prefix", "Column prefix"],
+  filename: ["filename", "Output file name"],
+  workspace: ["", "Workspace"],
+  device: ["device", "Device"],
+  batch_size: ["batch-size", "Batch size"],
+  "master_table.dates_csv": ["dates-csv", "Dates CSV"],
+  "master_table.filename_column": ["filename-col", "File name column"],
+  "master_table.date_column": ["date-col", "Date column"],
+  "master_table.patient_level": ["patient-level", "Patient level"],
+};
+
+/** [id of the control to focus, name of the field] for a problem's field. */
+function fieldOf(name) {
+  if (FIELDS[name]) return FIELDS[name];
+  const o = allOptions().get(name);
+  if (!o) return ["", ""];
+  const box = document.querySelector(`[data-option="${name}"]`);
+  const control = box && box.querySelector("input:not([disabled]), select");
+  return [control ? control.id : fieldId(name), o.label || name];
+}
+
+let validateTimer = null;
+
+
+export function scheduleValidate() {
+  clearTimeout(validateTimer);
+  $("extract-btn").dataset.pending = "1";
+  validateTimer = setTimeout(validateNow, VALIDATE_DELAY_MS);
+  saveSettings();
+}
+
+export async function validateNow() {
+  const seq = ++state.validation.seq;
+  const options = collectOptions();
+  let res;
+  try {
+    res = await rpc("validate_options", { options });
+  } catch (err) {
+    if (seq !== state.validation.seq) return;
+    res = { valid: false, problems: problemsFromError(err), output_path: "" };
+  }
+  if (seq !== state.validation.seq) return; // a newer validation is under way
+  state.validation.valid = Boolean(res.valid);
+  state.validation.problems = res.problems || [];
+  state.validation.outputPath = res.output_path || "";
+  delete $("extract-btn").dataset.pending;
+  renderProblems();
+}
+
+export function problemsFromError(err) {
+  if (err && err.data && Array.isArray(err.data.problems)) return err.data.problems;
+  return [{ field: "", message: err instanceof Error ? err.message : readable(err) }];
+}
+
+export function renderProblems() {
+  const problems = state.validation.problems;
+  const byField = new Map();
+  for (const p of problems) {
+    const f = p.field || "";
+    if (!byField.has(f)) byField.set(f, []);
+    byField.get(f).push(p.message);
+  }
+  for (const slot of document.querySelectorAll("[data-problem]")) {
+    const msgs = byField.get(slot.dataset.problem) || [];
+    slot.textContent = msgs.join(" ");
+    const field = slot.closest("[data-field]");
+    if (field) field.classList.toggle("invalid", msgs.length > 0);
+    const target = $(fieldOf(slot.dataset.problem)[0] || "");
+    if (target) {
+      if (msgs.length) target.setAttribute("aria-invalid", "true");
+      else target.removeAttribute("aria-invalid");
+    }
+  }
+  const list = $("problem-list");
+  list.replaceChildren();
+  for (const p of problems) {
+    const [focusId, name] = fieldOf(p.field);
+    const redundant = !name || p.message.toLowerCase().startsWith(name.toLowerCase());
+    const text = redundant ? p.message : `${name}: ${p.message}`;
+    const item = focusId
+      ? el("a", {
+          href: `#${focusId}`,
+          class: "linklike",
+          onclick: (ev) => {
+            ev.preventDefault();
+            focusField(focusId);
+          },
+          text,
+        })
+      : el("span", { text });
+    list.append(el("li", {}, item));
+  }
+  const valid = state.validation.valid && problems.length === 0;
+  $("invalid-warning").hidden = valid;
+  $("valid-note").hidden = !valid;
+  $("output-path-value").textContent = state.validation.outputPath || "—";
+  updateExtractButton();
+}
+
+export function focusField(id) {
+  const node = $(id);
+  if (!node) return;
+  const details = node.closest("details");
+  if (details) details.open = true;
+  if (node.closest("#master-panel") && !masterOn()) return;
+  if (node.id === "type-cards") {
+    const radio = node.querySelector("input:checked") || node.querySelector("input");
+    if (radio) radio.focus();
+    return;
+  }
+  if (node.closest("[hidden]")) return;
+  node.focus();
+  node.scrollIntoView({ block: "center", behavior: "smooth" });
+}
+
+export function updateExtractButton() {
+  const running = state.job && !TERMINAL.has(state.job.state);
+  $("extract-btn").disabled = running || !state.validation.valid || state.validation.problems.length > 0;
+  $("extract-btn").textContent = running ? "Extracting…" : "Extract data";
+}
+
