@@ -3,11 +3,14 @@
 // dialogs (js/native.js).  The extraction types and their options come from the backend (list_types).
 import { $, debounce } from "./js/dom.js";
 import { refreshFolders, renderFolders, updatePatientLevels } from "./js/folders.js";
-import { cancelJob, resumeRunningJob, startExtraction } from "./js/job.js";
+import { cancelJob, followJob, pollJob, resumeRunningJob, startExtraction } from "./js/job.js";
+import { finishJob } from "./js/jobresult.js";
 import { updateMapsSummary } from "./js/maps.js";
 import { browse, enableNative } from "./js/native.js";
 import { applyOptionVisibility, renderOptionFields } from "./js/options.js";
 import { inspectDates, masterOn } from "./js/master.js";
+import { setReadinessHooks } from "./js/readiness.js";
+import { offerPartialRuns, setReconnectHooks } from "./js/reconnect.js";
 import { readToken, rpc } from "./js/rpc.js";
 import { loadSettings, useWorkspaceKey } from "./js/settings.js";
 import { hideError, setConnection, showError } from "./js/status.js";
@@ -37,6 +40,7 @@ function applyType() {
 
 function wireData() {
   $("input-root").addEventListener("input", () => {
+    state.touched.add("input");
     refreshFolders();
     scheduleValidate();
   });
@@ -129,6 +133,8 @@ async function connect() {
     const v = await rpc("version");
     setConnection("up", `Connected · radfeat ${v.radfeat}`);
     useWorkspaceKey(v.workspace || "");
+    state.backend.instance = v.instance || "";
+    state.backend.workspace = v.workspace || "";
     const providers = Array.isArray(v.providers) ? v.providers.join(", ") : "";
     $("version").textContent = `radfeat ${v.radfeat} · onnxruntime ${v.onnxruntime}${providers ? ` (${providers})` : ""}`;
   } catch (err) {
@@ -137,8 +143,21 @@ async function connect() {
   }
 }
 
+function setValue(id, value, event = "input") {
+  $(id).value = String(value);
+  $(id).dispatchEvent(new Event(event, { bubbles: true }));
+}
+
 async function init() {
   $("banner-close").addEventListener("click", hideError);
+  setReadinessHooks({
+    revalidate: scheduleValidate,
+    reloadWeights: () => loadWeights(),
+    setDepth: (d) => setValue("depth", d),
+    setFilename: (name) => setValue("filename", name),
+    useWeights: (name) => setValue("weights", name, "change"),
+  });
+  setReconnectHooks({ follow: followJob, finish: finishJob, poll: pollJob });
   wireData();
   wireType();
   wireExtract();
@@ -155,6 +174,7 @@ async function init() {
   updatePatientLevels();
   applyType();
   await Promise.all([loadWeights(() => updateMapsSummary()), refreshFiles(), resumeRunningJob()]);
+  if (!state.job) offerPartialRuns(); // runs interrupted earlier (cancel, crash, a closed window)
   if ($("input-root").value.trim()) refreshFolders();
   scheduleValidate();
 }

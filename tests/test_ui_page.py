@@ -43,10 +43,13 @@ def test_validation_messages_appear_and_disappear(page, tmp_path, tiny_weights, 
     root = tmp_path / "data"
     make_patients(root, depth=2, n_patients=3, per_folder=1, dates_csv=tmp_path / "dates.csv")
 
-    # nothing chosen yet: the MEDomics warning, the button disabled, the problem next to the root field
+    # nothing chosen yet: the MEDomics warning lists what to do, the button is disabled; the root field is not
+    # marked red before the user has typed anything in it (issue 14, item 7)
     expect(pg.locator("#invalid-warning")).to_contain_text(WARNING)
+    expect(pg.locator("#problem-list")).to_contain_text(re.compile("folder", re.I))
     expect(pg.locator("#extract-btn")).to_be_disabled()
-    expect(problem(pg, "input")).to_have_text(re.compile("folder", re.I))
+    expect(problem(pg, "input")).to_be_empty()
+    expect(pg.locator("#input-root")).not_to_have_attribute("aria-invalid", "true")
 
     # a folder that does not exist
     pg.fill("#input-root", str(tmp_path / "nope"))

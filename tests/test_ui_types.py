@@ -104,7 +104,10 @@ def test_fractal_run_from_the_page(page, tmp_path, workspace, make_patients):
     expect(pg.locator("#hide-dense")).to_be_hidden()  # nothing to hide in a fractal table
     rows.nth(0).click()
     expect(pg.locator("#thumb-frame img")).to_have_attribute("src", re.compile("^data:image/png;base64,"))
-    expect(pg.locator("#chart")).to_contain_text("no prediction columns")
+    # no predictions: the image's curves against box size instead
+    expect(pg.locator("#chart-title")).to_have_text("Fractal curves against box size r")
+    expect(pg.locator("#chart svg.curve-chart").first).to_be_visible()
+    expect(pg.locator("#chart svg.curve-chart desc").first).to_contain_text("r 3:")
     expect(pg.locator("#maps-box")).to_be_hidden()
     pg.locator("#sec-data-out").screenshot(path=artifact("types_section4_fractal_table.png"))
 

@@ -1,5 +1,6 @@
 // Section 4: the picked row's predictions as a bar chart (untrained heads hatched).
 import { LEVEL_RE, PRED_RE } from "./columns.js";
+import { curvesOf, renderCurves } from "./curves.js";
 import { $, el, svg } from "./dom.js";
 import { state } from "./store.js";
 import { labelsOf } from "./weights.js";
@@ -15,6 +16,11 @@ export function renderChart(row, columns, ctx) {
   preds.sort((a, b) => a.head - b.head);
   const weightsName = ctx.weights || $("weights").value;
   $("chart-title").textContent = `Predictions · ${weightsName || "unknown weights"}`;
+  const curves = preds.length ? new Map() : curvesOf(row, columns);
+  if (curves.size) {
+    renderCurves(curves);
+    return;
+  }
   if (!preds.length) {
     $("chart-title").textContent = "Features";
     const features = columns.filter((c) => !LEVEL_RE.test(c) && !/^(filename|file_name|file|path)$/i.test(c)).length;

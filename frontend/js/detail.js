@@ -41,7 +41,7 @@ export function imagePathOf(row) {
 }
 
 export async function pickRow(r) {
-  const { rows, columns } = state.table;
+  const { rows, columns, offset } = state.table;
   const row = rows[r];
   if (!row) return;
   state.table.picked = r;
@@ -49,8 +49,7 @@ export async function pickRow(r) {
   for (const tr of $("result-table").querySelectorAll("tbody tr[data-row]")) {
     const on = Number(tr.dataset.row) === r;
     tr.classList.toggle("picked", on);
-    if (on) tr.setAttribute("aria-current", "true");
-    else tr.removeAttribute("aria-current");
+    tr.setAttribute("aria-selected", on ? "true" : "false");
   }
   $("detail").hidden = false;
   const ctx = tableContext();
@@ -59,19 +58,31 @@ export async function pickRow(r) {
   $("maps-box").hidden = !saliency;
   if (saliency) renderMaps(r, seq);
   else renderChart(row, columns, ctx);
-  const frame = $("thumb-frame");
-  const caption = $("thumb-caption");
+  // the detail comes into view below the table (at 1280 × 800 it starts below the fold)
+  $("detail").scrollIntoView({ block: "nearest" });
   const path = imagePathOf(row);
-  frame.replaceChildren(el("span", { class: "muted", text: path ? "Loading image…" : "No image" }));
-  caption.textContent = path || "This table has no file name column (master-table layout), so the image cannot be located.";
-  if (!path) return;
-  try {
-    const res = await rpc("thumbnail", { path, size: 320 });
-    if (state.table.pickSeq !== seq) return;
-    frame.replaceChildren(el("img", { src: res.data_url, alt: `Chest X-ray ${path.split(/[\\/]/).slice(-2).join("/")}` }));
-  } catch (err) {
-    if (state.table.pickSeq !== seq) return;
-    frame.replaceChildren(el("span", { class: "error-text", text: `Image unavailable: ${err.message}` }));
-  }
+  await showImage(path, offset + r, seq);
 }
 
+/** The row's image: from its folder levels and file name, else (master table) asked from the backend. */
+async function showImage(path, absRow, seq) {
+  const frame = $("thumb-frame");
+  const caption = $("thumb-caption");
+  frame.classList.remove("empty");
+  frame.replaceChildren(el("span", { class: "muted", text: "Loading image…" }));
+  caption.textContent = path || "";
+  try {
+    const res = path
+      ? await rpc("thumbnail", { path, size: 320 })
+      : await rpc("row_image", { path: state.table.path, row: absRow, size: 320 });
+    if (state.table.pickSeq !== seq) return;
+    const shown = path || res.image || "";
+    caption.textContent = shown;
+    frame.replaceChildren(el("img", { src: res.data_url, alt: `Chest X-ray ${shown.split(/[\/]/).slice(-2).join("/")}` }));
+  } catch (err) {
+    if (state.table.pickSeq !== seq) return;
+    frame.classList.add("empty");
+    frame.replaceChildren(el("span", { class: "small", text: path ? `Image unavailable: ${err.message}` : `No image for this row: ${err.message}` }));
+    caption.textContent = path || "";
+  }
+}

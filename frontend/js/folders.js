@@ -1,5 +1,6 @@
 // Section 1: the root folder, the folder depth and the folders found at that depth.
 import { $, debounce, el, intOrRaw } from "./dom.js";
+import { depthSummary } from "./readiness.js";
 import { rpc } from "./rpc.js";
 import { state } from "./store.js";
 import { scheduleValidate } from "./validate.js";
@@ -27,13 +28,30 @@ export const refreshFolders = debounce(async () => {
     const res = await rpc("list_folders", { root, depth });
     if (`${$("input-root").value.trim()}|${intOrRaw($("depth").value)}` !== key) return; // stale
     setFolders(res.folders || [], key, null);
+    surveyDepths(root, depth, res.images);
   } catch (err) {
     if (`${$("input-root").value.trim()}|${intOrRaw($("depth").value)}` !== key) return;
     setFolders([], key, err.message);
+    $("depth-survey").textContent = "";
   }
   updatePatientLevels();
   scheduleValidate();
 }, FOLDERS_DELAY_MS);
+
+/** Image counts at each depth below the root, so a wrong depth shows before Extract (older backends: nothing). */
+async function surveyDepths(root, depth, imagesHere) {
+  const out = $("depth-survey");
+  try {
+    const res = await rpc("survey_depths", { root, max_depth: Math.max(6, depth) });
+    if ($("input-root").value.trim() !== root) return;
+    const text = depthSummary(res.depths);
+    const here = Number.isInteger(imagesHere) ? imagesHere : ((res.depths || []).find((d) => d.depth === depth) || {}).images;
+    const hint = !here && res.suggested_depth && res.suggested_depth !== depth ? ` The images are at depth ${res.suggested_depth}.` : "";
+    out.textContent = text ? `${text}${res.truncated ? " (counted in part: a very large folder)" : ""}.${hint}` : "";
+  } catch {
+    out.textContent = "";
+  }
+}
 
 export function setFolders(folders, key, message) {
   const sameList = key === state.foldersKey;

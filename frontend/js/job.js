@@ -1,10 +1,12 @@
 // Section 3: the extraction job — start, poll, progress, log, cancel, result.
-import { $, el, fmtDuration, fmtSeconds } from "./dom.js";
+import { $, fmtDuration } from "./dom.js";
 import { BUSY, rpc } from "./rpc.js";
-import { hideError, readable, showError } from "./status.js";
+import { hideError, showError } from "./status.js";
+import { finishJob } from "./jobresult.js";
+import { showStartRefusal } from "./readiness.js";
+import { backendLost } from "./reconnect.js";
 import { TERMINAL, state } from "./store.js";
-import { refreshFiles } from "./table.js";
-import { collectOptions, renderProblems, scheduleValidate, updateExtractButton } from "./validate.js";
+import { collectOptions, renderProblems, updateExtractButton } from "./validate.js";
 
 const POLL_MS = 500;
 const LOG_KEEP = 2000;
@@ -18,7 +20,9 @@ export async function startExtraction() {
   try {
     res = await rpc("start_extraction", { options });
   } catch (err) {
-    if (err.data && Array.isArray(err.data.problems)) {
+    if (showStartRefusal(err)) {
+      renderProblems();
+    } else if (err.data && Array.isArray(err.data.problems)) {
       state.validation.valid = false;
       state.validation.problems = err.data.problems;
       renderProblems();
@@ -32,6 +36,7 @@ export async function startExtraction() {
     return;
   }
   followJob(res.job_id, options, res.output || state.validation.outputPath);
+  $("progress-block").focus(); // the focus follows the run (it stays on the page, not on <body>)
 }
 
 /** Show and poll a job: one this page started, or one found running (page reloaded, busy). */
@@ -58,6 +63,10 @@ export async function pollJob(jobId) {
   } catch (err) {
     if (!state.job || state.job.id !== jobId) return;
     state.job.misses = (state.job.misses || 0) + 1;
+    if (state.job.misses >= 3 && !(err.code !== null && err.code !== undefined)) {
+      backendLost(jobId); // says what happened and reconnects when the backend answers again
+      return;
+    }
     if (state.job.misses >= 6) {
       showError("Lost track of the extraction", err);
       finishJob({ state: "failed", error: err.message });
@@ -69,6 +78,8 @@ export async function pollJob(jobId) {
   if (!state.job || state.job.id !== jobId) return;
   state.job.misses = 0;
   state.job.state = st.state;
+  state.job.lastDone = st.done;
+  state.job.lastTotal = st.total;
   if (st.output) state.job.output = st.output;
   if (!state.job.options.weights && st.weights) state.job.options.weights = st.weights;
   setProgress(st);
@@ -89,25 +100,36 @@ export function stageLabel(stage, jobState) {
 export function setProgress(st) {
   const total = Number(st.total) || 0;
   const done = Number(st.done) || 0;
+  const running = !TERMINAL.has(st.state);
+  // before the first image (preparing the model: export to ONNX on first use) there is no image count yet
+  const preparing = running && st.state !== "queued" && !total;
   let pct = total > 0 ? Math.min(100, (done / total) * 100) : 0;
   if (st.state === "done") pct = 100;
   const rounded = Math.floor(pct);
-  $("progress-bar").style.width = `${pct}%`;
-  $("progress").setAttribute("aria-valuenow", String(rounded));
-  $("progress").setAttribute("aria-valuetext", `${rounded} percent, ${done} of ${total} images`);
-  $("progress").dataset.state = st.state || "running";
-  $("progress-pct").textContent = `${rounded} %`;
+  const bar = $("progress");
+  bar.classList.toggle("indeterminate", preparing);
+  $("progress-bar").style.width = preparing ? "" : `${pct}%`;
+  if (preparing) {
+    bar.removeAttribute("aria-valuenow");
+    bar.setAttribute("aria-valuetext", `${stageLabel(st.stage, st.state)}`);
+  } else {
+    bar.setAttribute("aria-valuenow", String(rounded));
+    bar.setAttribute("aria-valuetext", `${rounded} percent, ${done} of ${total} images`);
+  }
+  bar.dataset.state = st.state || "running";
+  const elapsed = Number(st.elapsed_s);
+  $("progress-pct").textContent = preparing ? (Number.isFinite(elapsed) ? fmtDuration(elapsed) : "") : `${rounded} %`;
   const stage = stageLabel(st.stage, st.state);
-  $("progress-stage").textContent = st.message && !TERMINAL.has(st.state) ? `${stage} — ${st.message}` : stage;
+  $("progress-stage").textContent = st.message && running ? `${stage} — ${st.message}` : stage;
   const parts = [];
+  if (preparing) parts.push("Preparing the model before the first image (the first use of a weight set exports it to ONNX)");
   if (total) parts.push(`${done} / ${total} images`);
   const ips = Number(st.images_per_s);
   if (Number.isFinite(ips) && ips > 0) parts.push(`${ips.toFixed(ips >= 10 ? 0 : 1)} images/s`);
-  if (!TERMINAL.has(st.state) && total) parts.push(`ETA ${fmtDuration(st.eta_s)}`);
+  if (running && total && done && Number.isFinite(Number(st.eta_s)) && st.eta_s !== null) parts.push(`ETA ${fmtDuration(st.eta_s)}`);
   if (st.failed) parts.push(`${st.failed} failed`);
   $("progress-stats").textContent = parts.join(" · ");
 }
-
 
 /** job_status gives the last lines and a running count: keep the whole log here (up to LOG_KEEP lines). */
 export function renderLog(st) {
@@ -149,104 +171,6 @@ export async function cancelJob() {
     $("cancel-btn").disabled = false;
     $("cancel-btn").textContent = "Cancel";
   }
-}
-
-export function finishJob(st) {
-  const job = state.job;
-  $("cancel-btn").hidden = true;
-  const box = $("job-result");
-  box.replaceChildren();
-  box.hidden = false;
-  box.dataset.state = st.state;
-  const summary = st.summary || {};
-  const output = st.output || summary.output || (job && job.output) || "";
-  if (st.state === "done") {
-    const ok = summary.ok ?? st.done;
-    const secs = summary.seconds;
-    box.append(
-      el(
-        "p",
-        {},
-        el("strong", { text: "Extraction finished. " }),
-        `${ok} image${ok === 1 ? "" : "s"}${Number.isFinite(Number(secs)) && secs !== null ? ` in ${fmtSeconds(secs)}` : ""}`,
-        summary.resumed ? ` (resumed ${summary.resumed} from an earlier run)` : "",
-        ". Saved to ",
-        el("code", { text: output }),
-      ),
-    );
-    const maps = saliencyLogLine([...((job && job.logLines) || []), ...(Array.isArray(st.log) ? st.log : [])]);
-    if (maps) {
-      box.append(
-        el(
-          "p",
-          { class: "small" },
-          `${maps.count} saliency map${maps.count === 1 ? "" : "s"} (PNG) written under `,
-          el("code", { text: maps.folder }),
-          ". Show the table below and pick a row to see an image’s maps.",
-        ),
-      );
-    }
-    if (summary.master_table && typeof summary.master_table === "object") {
-      const mt = summary.master_table;
-      const bits = Object.entries(mt)
-        .filter(([, v]) => typeof v === "number" || typeof v === "string")
-        .map(([k, v]) => `${k.replace(/_/g, " ")}: ${v}`);
-      if (bits.length) box.append(el("p", { class: "small", text: `Master table — ${bits.join(" · ")}` }));
-    }
-  } else if (st.state === "cancelled") {
-    box.append(
-      el(
-        "p",
-        {},
-        el("strong", { text: "Extraction cancelled. " }),
-        `${st.done || 0} of ${st.total || 0} images were processed; the partial table is kept and pressing “Extract data” again resumes it.`,
-      ),
-    );
-  } else {
-    const reason = st.error || summary.error || lastLogLine(st.log) || "The extraction failed.";
-    box.append(el("p", {}, el("strong", { text: "Extraction failed. " }), readable(reason)));
-    if (Array.isArray(st.problems) && st.problems.length) {
-      state.validation.valid = false;
-      state.validation.problems = st.problems;
-      renderProblems();
-    }
-  }
-  const errors = st.errors || summary.errors || [];
-  if (errors.length) {
-    const det = el("details", { class: "failed-list" });
-    det.append(el("summary", { text: `${errors.length} image${errors.length === 1 ? "" : "s"} could not be read` }));
-    const ul = el("ul");
-    for (const e of errors.slice(0, 200)) {
-      ul.append(el("li", {}, el("code", { text: e.path || "" }), ` — ${readable(e.reason || "")}`));
-    }
-    det.append(ul);
-    if (summary.errors_path) det.append(el("p", { class: "small muted" }, "Full list: ", el("code", { text: summary.errors_path })));
-    box.append(det);
-  }
-  if (job) {
-    job.state = st.state;
-    if (output && st.state !== "failed") {
-      state.lastJob = { options: job.options, output };
-      refreshFiles(output);
-    }
-  }
-  updateExtractButton();
-  scheduleValidate();
-}
-
-export function saliencyLogLine(lines) {
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const m = /Saliency maps: (\d+) PNG file\(s\) written under (.+)$/.exec(String(lines[i]));
-    if (m) return { count: Number(m[1]), folder: m[2].trim() };
-  }
-  return null;
-}
-
-export function lastLogLine(log) {
-  if (!log) return "";
-  const lines = Array.isArray(log) ? log : String(log).split(/\r?\n/);
-  for (let i = lines.length - 1; i >= 0; i--) if (String(lines[i]).trim()) return String(lines[i]);
-  return "";
 }
 
 export async function resumeRunningJob() {

@@ -15,7 +15,11 @@ export const state = {
   selected: new Set(),
   allMode: true, // "select all" stays on when the list refreshes
   datesColumns: [],
-  validation: { seq: 0, valid: false, problems: [], outputPath: "" },
+  validation: { seq: 0, valid: false, ready: false, problems: [], readiness: [], defaultWeights: "", outputPath: "" },
+  touched: new Set(), // fields the user has filled in (a problem of an untouched empty field is not shown in red)
+  overwrite: "", // the output name the user chose to replace
+  download: null, // job id of a weights download
+  backend: { instance: "", workspace: "", lost: false },
   job: null, // {id, options, state}
   lastJob: null, // options + output of the last finished job: the context of its table
   files: [],

@@ -35,6 +35,13 @@ export async function refreshFiles(preferred = null) {
   }
 }
 
+/** Show the table panel with the table at `path` (a finished run's table, the unmatched list…). */
+export function showTable(path) {
+  $("table-toggle").checked = true;
+  $("table-panel").hidden = false;
+  refreshFiles(path);
+}
+
 export async function loadTable(path, offset) {
   const seq = ++state.table.seq;
   $("table-summary").textContent = "Loading…";
@@ -73,12 +80,14 @@ export function stickyCount(columns) {
     if (state.table.saliency && !(LEVEL_RE.test(c) || c.toLowerCase() === "filename")) break; // the image's own columns
     n += 1;
   }
-  return Math.min(n, 4);
+  // a narrow window keeps the row number and one identifying column pinned, so the values stay visible
+  return Math.min(n, window.innerWidth < 700 ? 1 : 4);
 }
 
 export function renderTable() {
   const { columns, rows, offset, total } = state.table;
   const table = $("result-table");
+  table.setAttribute("aria-rowcount", String(total + 1));
   const idx = visibleColumns();
   const sticky = stickyCount(idx.map((i) => columns[i]));
   const labels = labelsOf(tableContext().weights);
@@ -106,8 +115,10 @@ export function renderTable() {
   const tbody = el("tbody");
   rows.forEach((row, r) => {
     const tr = el("tr", {
-      tabindex: "0",
+      tabindex: r === 0 ? "0" : "-1", // one tab stop for the grid; the arrow keys move between rows
       "data-row": String(r),
+      "aria-rowindex": String(offset + r + 2),
+      "aria-selected": "false",
       "aria-label": `Row ${offset + r + 1}: ${rowTitle(row)}. Press Enter to show ${
         state.table.saliency ? "the saliency maps of its image" : "its image and predictions"
       }.`,
@@ -173,6 +184,12 @@ export function rowTitle(row) {
   return idCols.slice(0, 4).map((i) => fmtCell(row[i])).join(" / ");
 }
 
+function moveFocus(rows, to) {
+  for (const tr of rows) tr.tabIndex = -1;
+  rows[to].tabIndex = 0;
+  rows[to].focus();
+}
+
 export function onRowKey(ev, r) {
   const rows = $("result-table").querySelectorAll("tbody tr[data-row]");
   if (ev.key === "Enter" || ev.key === " ") {
@@ -180,10 +197,10 @@ export function onRowKey(ev, r) {
     pickRow(r);
   } else if (ev.key === "ArrowDown" && r + 1 < rows.length) {
     ev.preventDefault();
-    rows[r + 1].focus();
+    moveFocus(rows, r + 1);
   } else if (ev.key === "ArrowUp" && r > 0) {
     ev.preventDefault();
-    rows[r - 1].focus();
+    moveFocus(rows, r - 1);
   }
 }
 

@@ -3,7 +3,8 @@ import { $, el, intOrRaw } from "./dom.js";
 import { selectionForOptions } from "./folders.js";
 import { masterOn } from "./master.js";
 import { FIXED, allOptions, fieldId, readOption } from "./options.js";
-import { rpc } from "./rpc.js";
+import { blockingEntries, renderReadiness } from "./readiness.js";
+import { RpcError, rpc } from "./rpc.js";
 import { saveSettings } from "./settings.js";
 import { readable } from "./status.js";
 import { TERMINAL, state } from "./store.js";
@@ -36,6 +37,7 @@ export function collectOptions() {
       patient_id_int: $("patient-int").checked,
     };
   }
+  if (state.overwrite && state.overwrite === opts.filename) opts.overwrite = true; // the user chose to replace it
   return opts;
 }
 
@@ -83,16 +85,23 @@ export async function validateNow() {
   const seq = ++state.validation.seq;
   const options = collectOptions();
   let res;
+  let unreachable = false;
   try {
     res = await rpc("validate_options", { options });
   } catch (err) {
     if (seq !== state.validation.seq) return;
-    res = { valid: false, problems: problemsFromError(err), output_path: "" };
+    unreachable = err instanceof RpcError && err.code === null && !err.data;
+    res = { valid: false, problems: unreachable ? [] : problemsFromError(err), output_path: "" };
   }
   if (seq !== state.validation.seq) return; // a newer validation is under way
-  state.validation.valid = Boolean(res.valid);
-  state.validation.problems = res.problems || [];
-  state.validation.outputPath = res.output_path || "";
+  const v = state.validation;
+  v.unreachable = unreachable;
+  v.valid = Boolean(res.valid);
+  v.problems = res.problems || [];
+  v.readiness = Array.isArray(res.readiness) ? res.readiness : [];
+  v.ready = typeof res.ready === "boolean" ? res.ready : v.valid;
+  v.defaultWeights = res.default_weights || "";
+  v.outputPath = res.output_path || "";
   delete $("extract-btn").dataset.pending;
   renderProblems();
 }
@@ -100,6 +109,12 @@ export async function validateNow() {
 export function problemsFromError(err) {
   if (err && err.data && Array.isArray(err.data.problems)) return err.data.problems;
   return [{ field: "", message: err instanceof Error ? err.message : readable(err) }];
+}
+
+/** A problem of a field the user has not filled in yet is listed, but the field is not marked red. */
+function quiet(p) {
+  if (p.field === "input") return !$("input-root").value.trim() && !state.touched.has("input");
+  return false;
 }
 
 export function renderProblems() {
@@ -111,7 +126,7 @@ export function renderProblems() {
     byField.get(f).push(p.message);
   }
   for (const slot of document.querySelectorAll("[data-problem]")) {
-    const msgs = byField.get(slot.dataset.problem) || [];
+    const msgs = (byField.get(slot.dataset.problem) || []).filter((m) => !quiet({ field: slot.dataset.problem, message: m }));
     slot.textContent = msgs.join(" ");
     const field = slot.closest("[data-field]");
     if (field) field.classList.toggle("invalid", msgs.length > 0);
@@ -140,11 +155,30 @@ export function renderProblems() {
       : el("span", { text });
     list.append(el("li", {}, item));
   }
-  const valid = state.validation.valid && problems.length === 0;
-  $("invalid-warning").hidden = valid;
-  $("valid-note").hidden = !valid;
+  renderValidity(problems);
+  renderReadiness();
   $("output-path-value").textContent = state.validation.outputPath || "—";
   updateExtractButton();
+}
+
+/** One status line: ready, not ready (and why), invalid, or the backend cannot be asked. */
+function renderValidity(problems) {
+  const v = state.validation;
+  const valid = v.valid && problems.length === 0;
+  const ready = valid && v.ready && !blockingEntries().length;
+  // the same options just failed to run: not "ready" (the result above says why)
+  const failedHere = Boolean(state.job && state.job.failedWith && state.job.failedWith === JSON.stringify(collectOptions()));
+  $("valid-note").hidden = !ready || failedHere;
+  $("invalid-warning").hidden = ready || (valid && !(v.readiness || []).length);
+  $("invalid-title").textContent = v.unreachable
+    ? "The options cannot be checked: the radfeat backend does not answer"
+    : valid
+      ? "Not ready to extract yet"
+      : "You must select convenient options for feature generation";
+  if (valid) {
+    const list = $("problem-list");
+    list.replaceChildren(...(v.readiness || []).map((e) => el("li", { text: e.message })));
+  }
 }
 
 export function focusField(id) {
@@ -165,7 +199,8 @@ export function focusField(id) {
 
 export function updateExtractButton() {
   const running = state.job && !TERMINAL.has(state.job.state);
-  $("extract-btn").disabled = running || !state.validation.valid || state.validation.problems.length > 0;
+  const v = state.validation;
+  $("extract-btn").disabled = running || !v.valid || v.problems.length > 0 || v.ready === false || blockingEntries().length > 0;
   $("extract-btn").textContent = running ? "Extracting…" : "Extract data";
 }
 

@@ -17,11 +17,18 @@ export function weightsForType(t = typeInfo()) {
   return state.weights.filter((w) => kinds.includes(w.type));
 }
 
+/** The type's default set; when it is not on this machine, the backend's usable default of the same kind. */
 function typeDefaultWeights(t = typeInfo()) {
   if (!t || !t.uses_weights) return "";
-  if (t.default_weights) return t.default_weights;
-  const def = state.weights.find((w) => w.name === state.defaultWeights);
-  return def && (t.weights_kinds || []).includes(def.type) ? def.name : "";
+  const usable = state.weights.find((w) => w.name === state.defaultWeights && (t.weights_kinds || []).includes(w.type));
+  const own = t.default_weights ? state.weights.find((w) => w.name === t.default_weights) : null;
+  if (own && (isHere(own) || !usable)) return own.name;
+  return usable ? usable.name : t.default_weights || "";
+}
+
+/** The weight file is on this machine (list_weights' `available`; older backends: downloaded or the user's). */
+export function isHere(w) {
+  return typeof w.available === "boolean" ? w.available : Boolean(w.downloaded || w.source === "user");
 }
 
 export function currentWeights(name = $("weights").value) {
@@ -66,7 +73,7 @@ function optionText(w, def) {
   const trained = trainedLabels(w).length;
   if (w.needs_export !== false) flags.push(trained ? `${trained} label${trained === 1 ? "" : "s"}` : "no predictions");
   if (w.source === "user") flags.push("your weights");
-  else flags.push(w.downloaded ? "downloaded" : "not downloaded");
+  else flags.push(isHere(w) ? "on this machine" : "not on this machine");
   if (w.exported && w.needs_export !== false) flags.push("exported");
   return `${w.name}${w.name === def ? " (default)" : ""} · ${flags.join(" · ")}`;
 }
@@ -164,7 +171,7 @@ function renderWeightsInfo() {
   if (w.description) box.append(el("p", { class: "small", text: w.description }));
   const badges = el("p", { class: "badges" });
   if (w.source === "user") badges.append(badge("user", "✓ Your own file, registered on this machine"));
-  else badges.append(w.downloaded ? badge("ok", "✓ Downloaded") : badge("todo", `Not on this machine${w.size ? ` (${fmtSize(w.size)})` : ""}`));
+  else badges.append(isHere(w) ? badge("ok", "✓ On this machine") : badge("todo", `Not on this machine${w.size ? ` (${fmtSize(w.size)})` : ""}`));
   if (w.needs_export !== false) badges.append(w.exported ? badge("ok", "✓ Exported to ONNX") : badge("todo", "Exported to ONNX on first use"));
   else if (w.input_size) badges.append(badge("", `Input ${w.input_size} × ${w.input_size}`));
   box.append(badges);
