@@ -6,6 +6,8 @@ import { refreshFolders, renderFolders, updatePatientLevels } from "./js/folders
 import { cancelJob, followJob, pollJob, resumeRunningJob, startExtraction } from "./js/job.js";
 import { finishJob } from "./js/jobresult.js";
 import { updateMapsSummary } from "./js/maps.js";
+import { setDatasetHooks, wireDataset } from "./js/dataset.js";
+import { pickRow } from "./js/detail.js";
 import { browse, enableNative } from "./js/native.js";
 import { applyOptionVisibility, renderOptionFields } from "./js/options.js";
 import { inspectDates, masterOn } from "./js/master.js";
@@ -143,6 +145,15 @@ async function connect() {
   }
 }
 
+/** Show row `i` (absolute) of the current table: its page, the row picked and focused, its detail. */
+async function goToRow(i) {
+  const page = Math.floor(i / PAGE_SIZE) * PAGE_SIZE;
+  if (state.table.offset !== page || !state.table.rows.length) await loadTable(state.table.path, page);
+  const tr = $("result-table").querySelector(`tbody tr[data-row="${i - page}"]`);
+  if (tr) tr.focus({ preventScroll: true });
+  await pickRow(i - page);
+}
+
 function setValue(id, value, event = "input") {
   $(id).value = String(value);
   $(id).dispatchEvent(new Event(event, { bubbles: true }));
@@ -158,6 +169,8 @@ async function init() {
     useWeights: (name) => setValue("weights", name, "change"),
   });
   setReconnectHooks({ follow: followJob, finish: finishJob, poll: pollJob });
+  setDatasetHooks({ goToRow });
+  wireDataset();
   wireData();
   wireType();
   wireExtract();

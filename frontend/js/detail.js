@@ -1,6 +1,7 @@
 // Section 4: the picked row — its image and its predictions or maps.
 import { renderChart } from "./chart.js";
 import { LEVEL_RE } from "./columns.js";
+import { markPicked } from "./dataset.js";
 import { $, el, joinPath } from "./dom.js";
 import { renderMaps } from "./maps.js";
 import { rpc } from "./rpc.js";
@@ -52,6 +53,7 @@ export async function pickRow(r) {
     tr.setAttribute("aria-selected", on ? "true" : "false");
   }
   $("detail").hidden = false;
+  markPicked(offset + r);
   const ctx = tableContext();
   const saliency = state.table.saliency;
   $("chart-box").hidden = saliency;

@@ -1,6 +1,7 @@
 // Section 4: the list of extracted tables and the paged table with sticky identifying columns.
 import { DENSE_RE, FEATURE_RE, LEVEL_RE, PRED_RE, SALIENCY_COLUMNS } from "./columns.js";
 import { $, NAN_RE, el, fmtCell, fmtSize } from "./dom.js";
+import { loadDataset } from "./dataset.js";
 import { pickRow, tableContext } from "./detail.js";
 import { rpc } from "./rpc.js";
 import { showError } from "./status.js";
@@ -54,6 +55,7 @@ export async function loadTable(path, offset) {
     Object.assign(state.table, { path, offset, total: res.total ?? rows.length, columns, rows, picked: -1 });
     state.table.saliency = SALIENCY_COLUMNS.every((c) => columns.map((x) => x.toLowerCase()).includes(c));
     if (pathChanged || offset === 0) state.table.maps = new Map(); // a new table, or the same one re-run
+    if (pathChanged) loadDataset(path, tableContext().weights);
     renderTable();
     if (pathChanged || !$("detail").hidden) {
       $("detail").hidden = true;
