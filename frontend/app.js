@@ -123,7 +123,8 @@ function wireTable() {
   });
   $("page-prev").addEventListener("click", () => loadTable(state.table.path, Math.max(0, state.table.offset - PAGE_SIZE)));
   $("page-next").addEventListener("click", () => loadTable(state.table.path, state.table.offset + PAGE_SIZE));
-  window.addEventListener("resize", debounce(layoutSticky, 100));
+  // the pinned columns depend on the width (fewer in a narrow window): lay the table out again
+  window.addEventListener("resize", debounce(() => (state.table.columns.length ? renderTable() : layoutSticky()), 150));
 }
 
 async function connect() {
@@ -183,7 +184,7 @@ async function init() {
     scheduleValidate();
   });
   renderOptionFields(onOptionInput);
-  loadSettings();
+  await loadSettings();
   updatePatientLevels();
   applyType();
   await Promise.all([loadWeights(() => updateMapsSummary()), refreshFiles(), resumeRunningJob()]);

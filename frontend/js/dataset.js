@@ -21,7 +21,7 @@ export async function loadDataset(path, weightsName) {
   const seq = ++ds.seq;
   Object.assign(ds, { path, info: null, colorIndex: null, names: null, namesLoading: null, outliers: [], picked: -1 });
   ds.pts = { xs: new Float32Array(0), ys: new Float32Array(0), n: 0 };
-  $("dataset").hidden = true;
+  showView(false);
   let info;
   try {
     info = await rpc("table_info", { path });
@@ -32,10 +32,15 @@ export async function loadDataset(path, weightsName) {
   const kinds = Object.values(info.kinds || {});
   if (kinds.filter((k) => k === "feature" || k === "fractal").length < 2 || !info.total) return;
   ds.info = { ...info, weights: weightsName };
-  $("dataset").hidden = false;
+  showView(true);
   fillChoices(info, weightsName);
   await loadPoints(seq);
   if (seq === ds.seq) await Promise.all([loadColour(seq), loadHistogram(seq)]);
+}
+
+function showView(on) {
+  $("dataset").hidden = !on;
+  document.querySelector(".results-grid").classList.toggle("with-dataset", on);
 }
 
 function labelOf(column, weightsName) {

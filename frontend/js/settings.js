@@ -1,5 +1,6 @@
 // The form's settings, kept in local storage so a reload (or a new tab) finds them again.
-import { $ } from "./dom.js";
+import { $, debounce } from "./dom.js";
+import { rpc } from "./rpc.js";
 import { restoreOptionValues, storedOptionValues } from "./options.js";
 import { state } from "./store.js";
 import { FORMATS, currentType, selectType, suggestedFilename } from "./types.js";
@@ -8,7 +9,8 @@ const STORE_PREFIX = "radfeat.page.options.v2";
 const PERSISTED = ["input-root", "depth", "prefix", "filename", "format", "device", "batch-size"];
 let storeKey = STORE_PREFIX;
 
-/** Settings belong to a workspace (the port changes with every launch; the workspace does not). */
+/** Settings belong to a workspace: the backend keeps them per workspace (the page's own storage is per port, and
+ * every launch of radfeat gets a new port); local storage is the fallback of an older backend. */
 export function useWorkspaceKey(workspace) {
   storeKey = workspace ? `${STORE_PREFIX}:${workspace}` : STORE_PREFIX;
 }
@@ -22,14 +24,28 @@ export function saveSettings() {
     data.options = storedOptionValues();
     data.filenameEdited = state.filenameEdited;
     localStorage.setItem(storeKey, JSON.stringify(data));
+    saveToBackend(data);
   } catch {
     /* storage may be unavailable; settings are a convenience */
   }
 }
 
-export function loadSettings() {
+const saveToBackend = debounce((data) => {
+  if (backendStore) rpc("save_page_settings", { settings: data }).catch(() => {});
+}, 400);
+let backendStore = false;
+
+export async function loadSettings() {
+  let data = null;
   try {
-    const data = JSON.parse(localStorage.getItem(storeKey) || "null");
+    const res = await rpc("page_settings");
+    backendStore = true;
+    data = res.settings || null;
+  } catch {
+    /* an older backend: this browser's storage only */
+  }
+  try {
+    data = data || JSON.parse(localStorage.getItem(storeKey) || "null");
     if (!data) return null;
     for (const id of PERSISTED) if (typeof data[id] === "string") $(id).value = data[id];
     if (!FORMATS.includes($("format").value)) $("format").value = "csv";
