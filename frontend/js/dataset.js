@@ -30,13 +30,16 @@ export async function loadDataset(path, weightsName) {
   }
   if (seq !== ds.seq) return;
   const kinds = Object.values(info.kinds || {});
-  if (kinds.filter((k) => k === "feature" || k === "fractal").length < 2 || !info.total) return;
+  if (kinds.filter(isFeature).length < 2 || !info.total) return;
   ds.info = { ...info, weights: weightsName };
   showView(true);
   fillChoices(info, weightsName);
   await loadPoints(seq);
   if (seq === ds.seq) await Promise.all([loadColour(seq), loadHistogram(seq)]);
 }
+
+/** A numeric column of the image's features (not an identifier, a text or a prediction). */
+const isFeature = (kind) => !["id", "text", "prediction"].includes(kind);
 
 function showView(on) {
   $("dataset").hidden = !on;
@@ -60,7 +63,7 @@ function fillChoices(info, weightsName) {
   const trained = preds.find((c) => labelOf(c, weightsName) !== c); // a head the weights were trained for
   colour.value = trained || ids[0] || "";
   const hist = $("hist-col");
-  const numeric = preds.length ? preds : info.columns.filter((c) => kinds[c] === "fractal" || kinds[c] === "feature").slice(0, 200);
+  const numeric = preds.length ? preds : info.columns.filter((c) => isFeature(kinds[c])).slice(0, 200);
   hist.replaceChildren(...numeric.map((c) => el("option", { value: c, text: labelOf(c, weightsName) })));
 }
 

@@ -21,11 +21,12 @@ export function readToken() {
   return token && token !== TOKEN_PLACEHOLDER ? token : "";
 }
 
-export async function rpc(method, params = {}) {
+export async function rpc(method, params = {}, { keepalive = false } = {}) {
   let resp;
   try {
     resp = await fetch("/rpc", {
       method: "POST",
+      keepalive,
       headers: { "Content-Type": "application/json", "X-Radfeat-Token": token },
       body: JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params }),
     });

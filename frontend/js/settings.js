@@ -23,17 +23,27 @@ export function saveSettings() {
     data.weightsChoice = state.weightsChoice;
     data.options = storedOptionValues();
     data.filenameEdited = state.filenameEdited;
+    data.savedAt = Date.now();
     localStorage.setItem(storeKey, JSON.stringify(data));
-    saveToBackend(data);
+    pending = data;
+    saveToBackend();
   } catch {
     /* storage may be unavailable; settings are a convenience */
   }
 }
 
-const saveToBackend = debounce((data) => {
-  if (backendStore) rpc("save_page_settings", { settings: data }).catch(() => {});
-}, 400);
 let backendStore = false;
+let pending = null;
+
+function flush(keepalive = false) {
+  if (!backendStore || !pending) return;
+  const settings = pending;
+  pending = null;
+  rpc("save_page_settings", { settings }, { keepalive }).catch(() => {});
+}
+
+const saveToBackend = debounce(() => flush(), 400);
+window.addEventListener("pagehide", () => flush(true)); // a reload or a closed tab keeps the last change
 
 export async function loadSettings() {
   let data = null;
@@ -45,7 +55,8 @@ export async function loadSettings() {
     /* an older backend: this browser's storage only */
   }
   try {
-    data = data || JSON.parse(localStorage.getItem(storeKey) || "null");
+    const local = JSON.parse(localStorage.getItem(storeKey) || "null");
+    if (local && (!data || (local.savedAt || 0) > (data.savedAt || 0))) data = local; // the newer of the two
     if (!data) return null;
     for (const id of PERSISTED) if (typeof data[id] === "string") $(id).value = data[id];
     if (!FORMATS.includes($("format").value)) $("format").value = "csv";
