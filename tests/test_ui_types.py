@@ -90,6 +90,9 @@ def test_fractal_run_from_the_page(page, tmp_path, workspace, make_patients):
     pg.click("#extract-btn")
     expect(pg.locator("#job-result")).to_contain_text("Extraction finished", timeout=LONG)
     expect(pg.locator("#job-result")).to_contain_text(f"{len(images)} images")
+    pg.locator("#log-details summary").click()
+    expect(pg.locator("#log")).to_contain_text("no model weights")  # issue 14, item 7: not "weights 'fractal'"
+    expect(pg.locator("#log")).not_to_contain_text("weights 'fractal'")
     out = workspace / "DATA" / "extracted_features" / "image_fractal_features.arff"
     assert out.is_file()
     assert "@ATTRIBUTE 'img_fractal_lac_r3' NUMERIC" in out.read_text()

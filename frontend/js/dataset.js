@@ -2,7 +2,7 @@
 // computed by the backend and streamed in pages, drawn on a canvas; coloured by a prediction, the patient or any
 // identifying column; hover names the image, click shows that row; outliers outlined; a histogram per column.
 import { $, debounce, el, plural } from "./dom.js";
-import { BUCKETS, CATEGORICAL, GridIndex, continuousPalette, drawHistogram, drawScatter, fitCanvas, outliersOf, viewOf } from "./plot.js";
+import { BUCKETS, CATEGORICAL, OUTLIER_SD, GridIndex, continuousPalette, drawHistogram, drawScatter, fitCanvas, outliersOf, robustBounds, viewOf } from "./plot.js";
 import { rpc } from "./rpc.js";
 import { labelsOf } from "./weights.js";
 
@@ -78,6 +78,7 @@ async function loadPoints(seq) {
   let columns = Object.values(ds.info.kinds).includes("feature") ? "dense" : "all";
   status.textContent = `Computing the ${method.toUpperCase()} map of ${plural(total, "row")}…`;
   ds.pts = { xs: new Float32Array(total), ys: new Float32Array(total), n: 0 };
+  ds.bounds = null;
   while (offset < total) {
     let res;
     try {
@@ -108,6 +109,7 @@ async function loadPoints(seq) {
     redraw();
   }
   ds.outliers = outliersOf(ds.pts);
+  ds.bounds = robustBounds(ds.pts.xs, ds.pts.ys, ds.pts.n);
   redraw();
   const canvas = $("scatter");
   canvas.dataset.points = String(ds.pts.n);
@@ -125,7 +127,7 @@ function redraw() {
   const canvas = $("scatter");
   if ($("dataset").hidden) return;
   const { ctx, width, height } = fitCanvas(canvas, HEIGHT);
-  ds.view = viewOf(ds.pts.xs, ds.pts.ys, ds.pts.n, width, height);
+  ds.view = viewOf(ds.pts.xs, ds.pts.ys, ds.pts.n, width, height, ds.bounds);
   drawScatter(ctx, width, height, ds.pts, ds.view, ds.colorIndex, ds.palette, ds.outliers, ds.picked);
   ds.index = null; // rebuilt on the next hover
 }
@@ -224,7 +226,7 @@ async function renderOutliers() {
   for (const i of shown) {
     ul.append(el("li", {}, el("button", { type: "button", class: "linklike", onclick: () => goToRow(i), text: `Row ${i + 1}: ${list[i] ?? ""}` })));
   }
-  box.append(el("p", { class: "small", text: `${plural(ds.outliers.length, "row")} far from the rest (over 3 standard deviations on the map), outlined in red${ds.outliers.length > 10 ? "; the first 10:" : ":"}` }), ul);
+  box.append(el("p", { class: "small", text: `${plural(ds.outliers.length, "row")} far from the rest (over ${OUTLIER_SD} robust standard deviations from the centre of the map), outlined in red${ds.outliers.length > 10 ? "; the first 10:" : ":"}` }), ul);
 }
 
 /** Mark the row picked in the table (absolute index) on the map. */

@@ -102,7 +102,7 @@ export function setProgress(st) {
   const done = Number(st.done) || 0;
   const running = !TERMINAL.has(st.state);
   // before the first image (preparing the model: export to ONNX on first use) there is no image count yet
-  const preparing = running && st.state !== "queued" && !total;
+  const preparing = running && st.state !== "queued" && !done && !/extract|writ/i.test(String(st.stage || ""));
   let pct = total > 0 ? Math.min(100, (done / total) * 100) : 0;
   if (st.state === "done") pct = 100;
   const rounded = Math.floor(pct);
@@ -123,7 +123,7 @@ export function setProgress(st) {
   $("progress-stage").textContent = st.message && running ? `${stage} — ${st.message}` : stage;
   const parts = [];
   if (preparing) parts.push("Preparing the model before the first image (the first use of a weight set exports it to ONNX)");
-  if (total) parts.push(`${done} / ${total} images`);
+  if (total) parts.push(preparing ? `${total} images found` : `${done} / ${total} images`);
   const ips = Number(st.images_per_s);
   if (Number.isFinite(ips) && ips > 0) parts.push(`${ips.toFixed(ips >= 10 ? 0 : 1)} images/s`);
   if (running && total && done && Number.isFinite(Number(st.eta_s)) && st.eta_s !== null) parts.push(`ETA ${fmtDuration(st.eta_s)}`);

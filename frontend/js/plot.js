@@ -6,6 +6,7 @@ export const CATEGORICAL = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd
   "#bcbd22", "#393b79"];
 export const OTHER = "#9aa5b1";
 export const BUCKETS = 32;
+export const OUTLIER_SD = 6;
 
 function hex(c) {
   return [1, 3, 5].map((i) => Number.parseInt(c.slice(i, i + 2), 16));
@@ -36,21 +37,47 @@ export function fitCanvas(canvas, height) {
   return { ctx, width, height };
 }
 
-/** The view transform from data to canvas pixels (equal scales keep the map's geometry). */
-export function viewOf(xs, ys, n, width, height, pad = 10) {
+function quantile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
+}
+
+/** The part of the map to show: the central 99.8 % of the points on each axis, with a margin, so a few far
+ * outliers do not shrink the cloud to a dot (they are drawn on the border, outlined). */
+export function robustBounds(xs, ys, n) {
+  if (n < 50) return null;
+  const bounds = [];
+  for (const v of [xs, ys]) {
+    const sorted = Float64Array.from(v.subarray(0, n)).sort();
+    const [lo, hi] = [quantile(sorted, 0.001), quantile(sorted, 0.999)];
+    const pad = (hi - lo) * 0.15 || 1;
+    bounds.push(Math.max(sorted[0], lo - pad), Math.min(sorted[n - 1], hi + pad));
+  }
+  return bounds;
+}
+
+/** The view transform from data to canvas pixels (equal scales keep the map's geometry; points outside
+ * `bounds` are clamped to the border). */
+export function viewOf(xs, ys, n, width, height, bounds = null, pad = 10) {
   let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
-  for (let i = 0; i < n; i++) {
-    if (xs[i] < x0) x0 = xs[i];
-    if (xs[i] > x1) x1 = xs[i];
-    if (ys[i] < y0) y0 = ys[i];
-    if (ys[i] > y1) y1 = ys[i];
+  if (bounds) [x0, x1, y0, y1] = bounds;
+  else {
+    for (let i = 0; i < n; i++) {
+      if (xs[i] < x0) x0 = xs[i];
+      if (xs[i] > x1) x1 = xs[i];
+      if (ys[i] < y0) y0 = ys[i];
+      if (ys[i] > y1) y1 = ys[i];
+    }
   }
   if (!(x1 > x0)) [x0, x1] = [x0 - 1, x0 + 1];
   if (!(y1 > y0)) [y0, y1] = [y0 - 1, y0 + 1];
   const s = Math.min((width - 2 * pad) / (x1 - x0), (height - 2 * pad) / (y1 - y0));
   const ox = (width - s * (x1 - x0)) / 2;
   const oy = (height - s * (y1 - y0)) / 2;
-  return { px: (x) => ox + (x - x0) * s, py: (y) => height - (oy + (y - y0) * s) };
+  const clamp = (v, lo, hi) => (v < lo ? lo : v > hi ? hi : v);
+  return {
+    px: (x) => ox + (clamp(x, x0, x1) - x0) * s,
+    py: (y) => height - (oy + (clamp(y, y0, y1) - y0) * s),
+  };
 }
 
 /** Draw the points bucket by bucket (one fillStyle per colour), outliers outlined, the picked row marked. */
@@ -119,16 +146,28 @@ export class GridIndex {
   }
 }
 
-/** Rows further than `k` standard deviations from the map's centre (per axis, combined). */
-export function outliersOf(pts, k = 3) {
-  const { xs, ys, n } = pts;
+function medianOf(values) {
+  const sorted = Float64Array.from(values).sort();
+  const n = sorted.length;
+  return n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
+/** Centre and robust spread (median, 1.4826 × median absolute deviation) of one axis. */
+function robustScale(values) {
+  const med = medianOf(values);
+  const mad = medianOf(values.map((v) => Math.abs(v - med)));
+  return [med, 1.4826 * mad || 1];
+}
+
+/** Rows further than `k` robust standard deviations from the map's centre (median and MAD per axis, so the
+ * outliers themselves do not widen the yardstick; k = 6 flags almost nothing of a Gaussian cloud). */
+export function outliersOf(pts, k = OUTLIER_SD) {
+  const { n } = pts;
   if (n < 10) return [];
-  let [mx, my] = [0, 0];
-  for (let i = 0; i < n; i++) [mx, my] = [mx + xs[i], my + ys[i]];
-  [mx, my] = [mx / n, my / n];
-  let [vx, vy] = [0, 0];
-  for (let i = 0; i < n; i++) [vx, vy] = [vx + (xs[i] - mx) ** 2, vy + (ys[i] - my) ** 2];
-  const [sx, sy] = [Math.sqrt(vx / n) || 1, Math.sqrt(vy / n) || 1];
+  const xs = pts.xs.subarray(0, n);
+  const ys = pts.ys.subarray(0, n);
+  const [mx, sx] = robustScale(xs);
+  const [my, sy] = robustScale(ys);
   const out = [];
   for (let i = 0; i < n; i++) if (((xs[i] - mx) / sx) ** 2 + ((ys[i] - my) / sy) ** 2 > k * k) out.push(i);
   return out;

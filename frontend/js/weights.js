@@ -5,7 +5,7 @@ import { rpc } from "./rpc.js";
 import { state } from "./store.js";
 import { currentType, typeInfo } from "./types.js";
 
-const PREFIX_RE = /^[A-Za-z0-9]+$/;
+const PREFIX_RE = /^[A-Za-z0-9_]+$/; // MEDomics rule, as the backend checks it
 
 function kindsKey(t = typeInfo()) {
   return t ? (t.weights_kinds || []).join(",") : "";
