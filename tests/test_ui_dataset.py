@@ -16,7 +16,8 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-from ui_support import artifact, audit, needs_chromium  # noqa: E402
+from helpers import artifact, needs_chromium  # noqa: E402
+from ui_helpers import audit  # noqa: E402
 
 pytestmark = needs_chromium
 ROWS = 100_000

@@ -19,7 +19,8 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-from ui_support import artifact, audit, needs_chromium, wait_ready  # noqa: E402
+from helpers import artifact, needs_chromium  # noqa: E402
+from ui_helpers import audit, wait_ready  # noqa: E402
 
 pytestmark = needs_chromium
 LABELS = [f"Label{i}" for i in range(18)]
@@ -77,7 +78,7 @@ def write_catalog(catalog: Path, url: str, sha: str | None = None, size: int | N
 @pytest.fixture
 def offline_page(browser, offline_home, workspace, tmp_path):
     from radfeat.server.app import BackgroundServer
-    from ui_support import PageOn
+    from ui_helpers import PageOn
 
     write_catalog(offline_home[1], closed_port_url())
     srv = BackgroundServer(workspace).start()
@@ -122,7 +123,7 @@ def test_download_from_the_page_with_progress(browser, offline_home, workspace, 
                                               tiny_checkpoint):
     """Item 1: the network answers: the page offers the download, shows its progress, then is ready."""
     from radfeat.server.app import BackgroundServer
-    from ui_support import PageOn
+    from ui_helpers import PageOn
 
     payload = tiny_checkpoint.read_bytes()
     _FileHandler.payload = payload
@@ -156,7 +157,7 @@ def test_a_registered_model_becomes_the_default(browser, offline_home, workspace
     """Item 1: with the catalog default absent and a user's model registered, the page picks the usable one."""
     from radfeat.server.app import BackgroundServer
     from radfeat.weights.registration import add_weights
-    from ui_support import PageOn
+    from ui_helpers import PageOn
 
     write_catalog(offline_home[1], closed_port_url())
     add_weights("my-net", tiny_checkpoint, log=lambda m: None)

@@ -13,7 +13,8 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-from ui_support import PageOn, artifact, audit, needs_chromium, wait_ready  # noqa: E402
+from helpers import artifact, needs_chromium  # noqa: E402
+from ui_helpers import PageOn, audit, wait_ready  # noqa: E402
 
 pytestmark = needs_chromium
 LONG = 120_000

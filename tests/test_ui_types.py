@@ -15,6 +15,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 expect = sync_api.expect
 
 from helpers import artifact, needs_chromium  # noqa: E402
+from ui_helpers import audit  # noqa: E402
 
 LONG = 120_000  # ms: the first saliency run exports the tiny checkpoint to ONNX
 STYLES = ["Grayscale", "Colormap", "Overlay", "Multiply"]
@@ -85,6 +86,7 @@ def test_fractal_run_from_the_page(page, tmp_path, workspace, make_patients):
     wait_valid(pg)
     expect(pg.locator("#output-path-value")).to_have_text(re.compile(r"image_fractal_features\.arff$"))
     assert unnamed_controls(pg) == []
+    audit(pg, "types section2 fractal")
     pg.locator("#sec-type").screenshot(path=artifact("types_section2_fractal.png"))
 
     pg.click("#extract-btn")
@@ -112,6 +114,7 @@ def test_fractal_run_from_the_page(page, tmp_path, workspace, make_patients):
     expect(pg.locator("#chart svg.curve-chart").first).to_be_visible()
     expect(pg.locator("#chart svg.curve-chart desc").first).to_contain_text("r 3:")
     expect(pg.locator("#maps-box")).to_be_hidden()
+    audit(pg, "types section4 fractal table")
     pg.locator("#sec-data-out").screenshot(path=artifact("types_section4_fractal_table.png"))
 
 
@@ -159,6 +162,7 @@ def test_saliency_run_and_maps_grid(page, tmp_path, workspace, tiny_weights, mak
     expect(pg.locator("#styles-summary")).to_have_text("4 maps (PNG) per image.")
     wait_valid(pg)
     assert unnamed_controls(pg) == []
+    audit(pg, "types section2 saliency")
     pg.locator("#sec-type").screenshot(path=artifact("types_section2_saliency.png"))
 
     pg.click("#extract-btn")
@@ -203,6 +207,7 @@ def test_saliency_run_and_maps_grid(page, tmp_path, workspace, tiny_weights, mak
     filename = rows.nth(6).locator("td").nth(1).inner_text()
     expect(pg.locator("#thumb-caption")).to_contain_text(filename)
     expect(pg.locator("#maps-caption")).to_contain_text(f"4 maps of {images[-1].parent.name}/{filename}")
+    audit(pg, "types section4 saliency maps")
     pg.locator("#sec-data-out").screenshot(path=artifact("types_section4_saliency_maps.png"))
 
 
@@ -242,6 +247,7 @@ def test_encoder_and_onnx_types_filter_weights(own_home, page, tiny_weights):
     expect(problem(pg, "weights")).to_be_empty()
     expect(problem(pg, "features")).to_be_empty()
     assert unnamed_controls(pg) == []
+    audit(pg, "types section2 encoder")
     pg.locator("#sec-type").screenshot(path=artifact("types_section2_encoder.png"))
 
     # the autoencoder gives no predictions: that box is off; without dense nothing is left
@@ -269,6 +275,7 @@ def test_encoder_and_onnx_types_filter_weights(own_home, page, tiny_weights):
     expect(pg.locator("#features-dense")).to_be_hidden()
     expect(pg.locator("#preprocess")).to_be_hidden()
     expect(pg.locator("#extract-btn")).to_be_disabled()
+    audit(pg, "types section2 onnx")
     pg.locator("#sec-type").screenshot(path=artifact("types_section2_onnx.png"))
 
     # back to DenseNet: its own list and the earlier choice

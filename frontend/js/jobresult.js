@@ -38,6 +38,7 @@ export function finishJob(st) {
     }
   }
   loadWeights(); // a first run exported (or downloaded) its weights: the badges say so now
+  state.validation.ready = false; // the run changed the workspace (its table now exists): ask again
   updateExtractButton();
   scheduleValidate();
 }
