@@ -71,7 +71,8 @@ function wireType() {
     await loadWeights();
     scheduleValidate();
   });
-  for (const id of ["patient-level", "patient-int", "filename-col", "date-col"]) $(id).addEventListener("change", scheduleValidate);
+  for (const id of ["patient-level", "patient-int", "filename-col", "date-col", "features-dense", "features-predictions",
+    "preprocess", "precision"]) $(id).addEventListener("change", scheduleValidate);
   $("prefix").addEventListener("input", () => {
     updatePrefixExample();
     scheduleValidate();

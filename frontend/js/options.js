@@ -4,8 +4,8 @@ import { $, el, intOrRaw } from "./dom.js";
 import { state } from "./store.js";
 import { typeInfo, typeUses } from "./types.js";
 
-// options the page lays out by hand (index.html, data-option): shown for the types that list them
-export const FIXED = new Set(["prefix", "master_table", "device", "batch_size"]);
+// options every type may share, laid out by hand (index.html, data-option): shown for the types that use them
+export const FIXED = new Set(["prefix", "master_table", "device", "batch_size", "features", "preprocess", "precision"]);
 const ADVANCED = new Set(["precision", "device", "batch_size"]);
 
 export const fieldId = (name) => String(name).replace(/[^A-Za-z0-9]+/g, "-");

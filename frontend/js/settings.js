@@ -6,7 +6,7 @@ import { state } from "./store.js";
 import { FORMATS, currentType, selectType, suggestedFilename } from "./types.js";
 
 const STORE_PREFIX = "radfeat.page.options.v2";
-const PERSISTED = ["input-root", "depth", "prefix", "filename", "format", "device", "batch-size"];
+const PERSISTED = ["input-root", "depth", "prefix", "filename", "format", "device", "batch-size", "preprocess", "precision"];
 let storeKey = STORE_PREFIX;
 
 /** Settings belong to a workspace: the backend keeps them per workspace (the page's own storage is per port, and
@@ -22,6 +22,9 @@ export function saveSettings() {
     data.type = currentType();
     data.weightsChoice = state.weightsChoice;
     data.options = storedOptionValues();
+    data.dense = $("features-dense").checked;
+    const pred = $("features-predictions");
+    data.pred = pred.dataset.wanted ? pred.dataset.wanted === "1" : pred.checked;
     data.filenameEdited = state.filenameEdited;
     data.savedAt = Date.now();
     localStorage.setItem(storeKey, JSON.stringify(data));
@@ -63,6 +66,8 @@ export async function loadSettings() {
     if (typeof data.type === "string") selectType(data.type);
     if (data.weightsChoice && typeof data.weightsChoice === "object") Object.assign(state.weightsChoice, data.weightsChoice);
     restoreOptionValues(data.options);
+    if (typeof data.dense === "boolean") $("features-dense").checked = data.dense;
+    if (typeof data.pred === "boolean") $("features-predictions").checked = data.pred;
     state.filenameEdited =
       typeof data.filenameEdited === "boolean" ? data.filenameEdited : $("filename").value.trim() !== suggestedFilename();
     return data;

@@ -22,12 +22,21 @@ export function selectType(name) {
   if (radio) radio.checked = true;
 }
 
-/** Does the current type use option `name`?  Options no type lists are used by every type. */
+// list_types says which shared options a type honours (features, int8, preprocess, master_table)
+const FLAGS = { features: "features", precision: "int8", preprocess: "preprocess", master_table: "master_table" };
+
+/** Does the current type use option `name`?  Its own options, the shared ones its flags name; the column prefix
+ * when its columns carry one; device and batch size when it runs a model.  Otherwise: options no type lists
+ * are used by every type. */
 export function typeUses(name) {
-  const listed = state.types.some((t) => (t.options || []).some((o) => o.name === name));
-  if (!listed) return true;
   const t = typeInfo();
-  return Boolean(t && (t.options || []).some((o) => o.name === name));
+  if (!t) return true;
+  if ((t.options || []).some((o) => o.name === name)) return true;
+  const flag = FLAGS[name];
+  if (flag && typeof t[flag] === "boolean") return t[flag];
+  if (name === "prefix" && typeof t.columns === "string") return t.columns.includes("<prefix>");
+  if ((name === "device" || name === "batch_size") && typeof t.uses_weights === "boolean") return t.uses_weights;
+  return !state.types.some((u) => (u.options || []).some((o) => o.name === name));
 }
 
 export async function loadTypes(onChange) {

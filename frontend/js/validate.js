@@ -25,6 +25,11 @@ export function collectOptions() {
   };
   if (t && t.uses_weights) opts.weights = $("weights").value || null;
   for (const o of (t && t.options) || []) if (!FIXED.has(o.name)) opts[o.name] = readOption(o);
+  if (typeUses("features")) {
+    opts.features = [...document.querySelectorAll('input[name="features"]')].filter((i) => i.checked && !i.disabled).map((i) => i.value);
+  }
+  if (typeUses("preprocess")) opts.preprocess = $("preprocess").value;
+  if (typeUses("precision")) opts.precision = $("precision").value;
   if (typeUses("prefix")) opts.prefix = $("prefix").value.trim();
   if (typeUses("device")) opts.device = $("device").value;
   if (typeUses("batch_size")) opts.batch_size = intOrRaw($("batch-size").value);
@@ -54,6 +59,9 @@ const FIELDS = {
   filename: ["filename", "Output file name"],
   workspace: ["", "Workspace"],
   device: ["device", "Device"],
+  features: ["features-dense", "Features"],
+  preprocess: ["preprocess", "Preprocessing"],
+  precision: ["precision", "Precision"],
   batch_size: ["batch-size", "Batch size"],
   "master_table.dates_csv": ["dates-csv", "Dates CSV"],
   "master_table.filename_column": ["filename-col", "File name column"],

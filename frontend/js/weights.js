@@ -1,6 +1,6 @@
 // Section 2: the weight sets the current type runs, what they predict, and the features they give.
 import { $, el, fmtSize } from "./dom.js";
-import { allOptions, fieldId, fromLabels, renderLabelChoices, setLabelSource } from "./options.js";
+import { allOptions, fromLabels, renderLabelChoices, setLabelSource } from "./options.js";
 import { rpc } from "./rpc.js";
 import { state } from "./store.js";
 import { currentType, typeInfo } from "./types.js";
@@ -113,13 +113,12 @@ export function onWeightsShown() {
 export function updateFeatureLabels() {
   const t = typeInfo();
   const w = t && t.uses_weights ? currentWeights() : null;
-  const features = allOptions().get("features");
-  const id = features ? fieldId("features") : "";
-  const dense = id && $(`${id}-dense-text`);
+  const id = "features";
+  const dense = $(`${id}-dense-text`);
   if (dense && w && w.feature_label) {
     dense.replaceChildren(w.feature_label, " ", el("span", { class: "muted", text: w.feature_count ? `(${w.feature_count} per image)` : "" }));
   }
-  const pred = id && $(`${id}-predictions`);
+  const pred = $(`${id}-predictions`);
   if (pred && w) {
     const noPred = !(w.labels || []).length;
     if (noPred && !pred.disabled) {
@@ -145,7 +144,11 @@ export function updatePrefixExample(w = currentWeights()) {
   const prefix = $("prefix").value.trim();
   let family = "";
   if (t && t.uses_weights && w && w.feature_family) family = `${w.feature_family}_0`;
-  else if (t) family = ((/<prefix>_([A-Za-z0-9_]+)/.exec(t.columns || "") || [])[1]) || "";
+  else if (t) {
+    // from the type's column text: "<prefix>_fractal_<feature>: lac_r3, …" → fractal_lac_r3
+    const m = /<prefix>_([A-Za-z0-9_]*)(?:<[^>]+>)?(?::\s*([A-Za-z0-9_]+))?/.exec(t.columns || "");
+    family = m ? `${m[1]}${m[2] || ""}`.replace(/_$/, "") : "";
+  }
   const ok = PREFIX_RE.test(prefix) && family;
   $("prefix-example-line").hidden = !ok;
   if (ok) $("prefix-example").textContent = `${prefix}_${family}`;
