@@ -27,9 +27,9 @@ from radfeat.server.jobs import LOG_SHOWN, JobManager
 from radfeat.server.page_options import prepare_options
 from radfeat.server.rpc import CANNOT_READ, INVALID_OPTIONS, INVALID_PARAMS, NOT_FOUND, RpcError
 from radfeat.server.security import PathPolicy
-from radfeat.server.weights_info import feature_family
 from radfeat.weights.catalog import Catalog
 from radfeat.weights.export import is_exported
+from radfeat.weights.features import feature_family
 
 log = logging.getLogger("radfeat.server")
 

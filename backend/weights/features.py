@@ -1,4 +1,4 @@
-"""What ``list_weights`` says about the features a weight set writes, so the page names and counts them.
+"""What a weight set writes, for `list_weights`: its feature family named and counted, so the page can say it.
 
 ``feature_family`` (the column family, e.g. ``densefeatures``), ``feature_label`` ("Dense features"),
 ``feature_count`` (per image; ``None`` when unknown) and ``needs_export`` (a TorchXRayVision checkpoint is
