@@ -210,3 +210,25 @@ def test_page_without_token_says_how_to_open_it(ui_server):
     body = err.value.read().decode()
     assert err.value.code == 403 and "text/html" in err.value.headers.get("Content-Type", "")
     assert "radfeat gui" in body and "radfeat serve" in body
+
+
+def test_a_failed_run_is_not_followed_by_valid(page, tmp_path, tiny_checkpoint, make_patients):
+    """Item 7: "Options are valid" never sits beside "Extraction failed" for the same options."""
+    from radfeat.weights.catalog import Catalog
+    from radfeat.weights.registration import add_weights
+
+    add_weights("broken-net", tiny_checkpoint, log=lambda m: None)
+    Catalog().get("broken-net").path.write_bytes(b"not a checkpoint any more")  # damaged after registration
+    pg = page
+    pg.locator("#weights-refresh").click()
+    root = tmp_path / "data"
+    make_patients(root, depth=1, n_patients=1, per_folder=1)
+    set_root(pg, root, "broken-net")
+    wait_ready(pg)
+    pg.click("#extract-btn")
+    expect(pg.locator("#job-result")).to_contain_text("Extraction failed", timeout=LONG)
+    pg.wait_for_timeout(1000)  # the validation that follows the run has answered
+    expect(pg.locator("#valid-note")).to_be_hidden()
+    audit(pg, "a failed run")
+    pg.fill("#prefix", "other")  # other options: they may be valid again
+    expect(pg.locator("#valid-note")).to_be_visible()
