@@ -20,7 +20,7 @@ import { state } from "./js/store.js";
 import { PAGE_SIZE, layoutSticky, loadTable, refreshFiles, renderTable } from "./js/table.js";
 import { followFilename, loadTypes, markCheckedCard, suggestedFilename, typeInfo, updateFilenameHint } from "./js/types.js";
 import { loadWeights, onWeightsShown, populateWeights, rememberWeightsChoice, updatePrefixExample } from "./js/weights.js";
-import { scheduleValidate } from "./js/validate.js";
+import { renderProblems, scheduleValidate } from "./js/validate.js";
 
 function onOptionInput() {
   updateMapsSummary();
@@ -170,7 +170,7 @@ async function init() {
     setFilename: (name) => setValue("filename", name),
     useWeights: (name) => setValue("weights", name, "change"),
   });
-  setReconnectHooks({ follow: followJob, finish: finishJob, poll: pollJob });
+  setReconnectHooks({ follow: followJob, finish: finishJob, poll: pollJob, revalidate: scheduleValidate, showValidity: renderProblems });
   setDatasetHooks({ goToRow });
   wireDataset();
   wireData();

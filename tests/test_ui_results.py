@@ -66,6 +66,8 @@ def test_backend_loss_restart_and_resume(browser, workspace, tiny_weights, tmp_p
     expect(pg.locator("#progress-stats")).to_contain_text("rows already extracted are kept")
     expect(pg.locator("#job-result")).to_be_hidden()
     expect(pg.locator("#invalid-warning")).not_to_contain_text("You must select convenient options")
+    expect(pg.locator("#invalid-title")).to_contain_text("does not answer")
+    expect(pg.locator("#valid-note")).to_be_hidden()
     audit(pg, "backend lost")
     pg.locator("#sec-extract").screenshot(path=artifact("results_backend_lost.png"))
     first.close()

@@ -6,7 +6,7 @@ import { setConnection } from "./status.js";
 import { state } from "./store.js";
 
 const PING_MS = 2000;
-let hooks = { follow: () => {}, finish: () => {}, poll: () => {} };
+let hooks = { follow: () => {}, finish: () => {}, poll: () => {}, revalidate: () => {}, showValidity: () => {} };
 
 export function setReconnectHooks(h) {
   hooks = { ...hooks, ...h };
@@ -17,6 +17,8 @@ export function backendLost(jobId) {
   if (state.backend.lost) return;
   state.backend.lost = true;
   setConnection("down", "The radfeat backend is not answering");
+  state.validation.unreachable = true; // nothing can be checked now: no "valid" on the page
+  hooks.showValidity();
   $("progress-stage").textContent = "Waiting for the radfeat backend…";
   $("progress").dataset.state = "lost";
   $("progress-stats").textContent =
@@ -36,6 +38,7 @@ async function ping(jobId) {
   }
   state.backend.lost = false;
   setConnection("up", `Connected · radfeat ${v.radfeat}`);
+  hooks.revalidate();
   if (!v.instance || v.instance === state.backend.instance) {
     if (state.job && state.job.id === jobId) state.job.misses = 0;
     hooks.poll(jobId); // the same backend: the run goes on

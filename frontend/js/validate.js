@@ -176,14 +176,15 @@ function renderValidity(problems) {
   const ready = valid && v.ready && !blockingEntries().length;
   // the same options just failed to run: not "ready" (the result above says why)
   const failedHere = Boolean(state.job && state.job.failedWith && state.job.failedWith === JSON.stringify(collectOptions()));
-  $("valid-note").hidden = !ready || failedHere;
-  $("invalid-warning").hidden = ready || (valid && !(v.readiness || []).length);
+  $("valid-note").hidden = !ready || failedHere || Boolean(v.unreachable);
+  $("invalid-warning").hidden = !v.unreachable && (ready || (valid && !(v.readiness || []).length));
   $("invalid-title").textContent = v.unreachable
     ? "The options cannot be checked: the radfeat backend does not answer"
     : valid
       ? "Not ready to extract yet"
       : "You must select convenient options for feature generation";
-  if (valid) {
+  if (v.unreachable) $("problem-list").replaceChildren();
+  else if (valid) {
     const list = $("problem-list");
     list.replaceChildren(...(v.readiness || []).map((e) => el("li", { text: e.message })));
   }
