@@ -130,6 +130,11 @@ def test_results_layout_detail_and_focus(browser, ui_server, workspace, tiny_wei
         assert width > 1100, f"the table is {width} px wide at 1920"
         pg.screenshot(path=artifact("results_1920.png"))
 
+        pg.set_viewport_size({"width": 800, "height": 900})
+        expect(pg.locator("#result-table thead th.sticky")).to_have_count(3)  # row number, level_1, filename
+        audit(pg, "results at 800")
+        pg.screenshot(path=artifact("results_800.png"))
+
         pg.set_viewport_size({"width": 480, "height": 900})
         # row number + one identifying column stay pinned
         expect(pg.locator("#result-table thead th.sticky")).to_have_count(2)
