@@ -72,7 +72,12 @@ function wireType() {
     scheduleValidate();
   });
   for (const id of ["patient-level", "patient-int", "filename-col", "date-col", "features-dense", "features-predictions",
-    "preprocess", "precision"]) $(id).addEventListener("change", scheduleValidate);
+    "preprocess", "precision", "dicom-voi-lut", "dates-from-dicom", "patient-from-dicom"]) $(id).addEventListener("change", scheduleValidate);
+  for (const id of ["dicom-tags", "views"]) $(id).addEventListener("input", scheduleValidate);
+  $("dates-from-dicom").addEventListener("change", (ev) => {
+    // dates from the headers: the dates CSV and its columns are not used
+    for (const id of ["dates-csv", "filename-col", "date-col"]) $(id).closest(".field").hidden = ev.target.checked;
+  });
   $("prefix").addEventListener("input", () => {
     updatePrefixExample();
     scheduleValidate();

@@ -34,14 +34,22 @@ export function collectOptions() {
   if (typeUses("device")) opts.device = $("device").value;
   if (typeUses("batch_size")) opts.batch_size = intOrRaw($("batch-size").value);
   if (typeUses("master_table") && masterOn()) {
+    const fromDicom = $("dates-from-dicom").checked; // dates from the headers: no dates CSV
     opts.master_table = {
-      dates_csv: $("dates-csv").value.trim(),
-      filename_column: $("filename-col").value,
-      date_column: $("date-col").value,
+      dates_csv: fromDicom ? "" : $("dates-csv").value.trim(),
+      filename_column: fromDicom ? "" : $("filename-col").value,
+      date_column: fromDicom ? "" : $("date-col").value,
       patient_level: intOrRaw($("patient-level").value),
       patient_id_int: $("patient-int").checked,
+      dates_from_dicom: fromDicom,
+      patient_from_dicom: $("patient-from-dicom").checked,
     };
   }
+  // DICOM options: sent only when used (the CLI's --dicom-tags, --views, --dicom-voi-lut)
+  const list = (id) => $(id).value.split(",").map((v) => v.trim()).filter(Boolean);
+  if (list("dicom-tags").length) opts.dicom_tags = list("dicom-tags");
+  if (list("views").length) opts.views = list("views");
+  if ($("dicom-voi-lut").checked) opts.dicom_voi_lut = true;
   if (state.overwrite && state.overwrite === opts.filename) opts.overwrite = true; // the user chose to replace it
   return opts;
 }
@@ -63,6 +71,9 @@ const FIELDS = {
   preprocess: ["preprocess", "Preprocessing"],
   precision: ["precision", "Precision"],
   batch_size: ["batch-size", "Batch size"],
+  dicom_tags: ["dicom-tags", "DICOM header columns"],
+  views: ["views", "DICOM views"],
+  dicom_voi_lut: ["dicom-voi-lut", "DICOM VOI LUT"],
   "master_table.dates_csv": ["dates-csv", "Dates CSV"],
   "master_table.filename_column": ["filename-col", "File name column"],
   "master_table.date_column": ["date-col", "Date column"],
