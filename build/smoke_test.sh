@@ -152,6 +152,7 @@ echo "$page" | grep -q "<title>radfeat · Image Extraction</title>" \
 base=${url%%/\?*}
 token=${url##*token=}
 curl -fsS -o /dev/null "$base/app.js" || { echo "smoke: app.js not served" >&2; exit 1; }
+curl -fsS -o /dev/null "$base/js/rpc.js" || { echo "smoke: the page's modules (js/) are not served" >&2; exit 1; }
 rpc=$(curl -fsS -H "X-Radfeat-Token: $token" -H 'Content-Type: application/json' \
   -d '{"jsonrpc": "2.0", "id": 1, "method": "version", "params": {}}' "$base/rpc")
 echo "$rpc"

@@ -11,6 +11,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 expect = sync_api.expect
 
 from helpers import artifact, needs_chromium  # noqa: E402
+from ui_helpers import audit  # noqa: E402
 
 pytestmark = needs_chromium
 LONG = 180_000  # ms: the first extraction also exports the checkpoint to ONNX
@@ -51,6 +52,7 @@ def test_dicom_fields_validate_and_run(page, tmp_path, workspace, tiny_weights):
     pg.check("#dicom-voi-lut")
     wait_valid(pg)
     expect(problem(pg, "dicom_tags")).to_have_text("")
+    audit(pg, "DICOM fields")
     pg.locator("#sec-type").screenshot(path=artifact("section2_dicom_fields.png"))
 
     pg.click("#extract-btn")
@@ -67,4 +69,6 @@ def test_dicom_fields_validate_and_run(page, tmp_path, workspace, tiny_weights):
     expect(problem(pg, "master_table.dates_csv")).to_contain_text("CSV of image dates")
     pg.check("#dates-from-dicom")
     expect(pg.locator("#dates-csv")).to_be_hidden()
+    # the first table exists: the page offers a free name rather than replacing it (issue 14, item 4)
+    pg.get_by_role("button", name="Use image_extracted_features_2.csv").click()
     wait_valid(pg)

@@ -15,6 +15,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 expect = sync_api.expect
 
 from helpers import artifact, needs_chromium  # noqa: E402
+from ui_helpers import audit  # noqa: E402
 
 WARNING = "You must select convenient options for feature generation"
 LONG = 180_000  # ms: the first extraction also exports the checkpoint to ONNX
@@ -43,10 +44,13 @@ def test_validation_messages_appear_and_disappear(page, tmp_path, tiny_weights, 
     root = tmp_path / "data"
     make_patients(root, depth=2, n_patients=3, per_folder=1, dates_csv=tmp_path / "dates.csv")
 
-    # nothing chosen yet: the MEDomics warning, the button disabled, the problem next to the root field
+    # nothing chosen yet: the MEDomics warning lists what to do, the button is disabled; the root field is not
+    # marked red before the user has typed anything in it (issue 14, item 7)
     expect(pg.locator("#invalid-warning")).to_contain_text(WARNING)
+    expect(pg.locator("#problem-list")).to_contain_text(re.compile("folder", re.I))
     expect(pg.locator("#extract-btn")).to_be_disabled()
-    expect(problem(pg, "input")).to_have_text(re.compile("folder", re.I))
+    expect(problem(pg, "input")).to_be_empty()
+    expect(pg.locator("#input-root")).not_to_have_attribute("aria-invalid", "true")
 
     # a folder that does not exist
     pg.fill("#input-root", str(tmp_path / "nope"))
@@ -79,10 +83,10 @@ def test_validation_messages_appear_and_disappear(page, tmp_path, tiny_weights, 
     expect(problem(pg, "prefix")).to_be_empty()
 
     # no feature family
-    pg.uncheck("#feat-dense")
-    pg.uncheck("#feat-pred")
+    pg.uncheck("#features-dense")
+    pg.uncheck("#features-predictions")
     expect(problem(pg, "features")).to_contain_text("at least one")
-    pg.check("#feat-pred")
+    pg.check("#features-predictions")
     expect(problem(pg, "features")).to_be_empty()
 
     # bad output name
@@ -103,6 +107,7 @@ def test_validation_messages_appear_and_disappear(page, tmp_path, tiny_weights, 
     expect(pg.locator("#folders-summary")).to_have_text("2 of 6 folders selected")
     expect(problem(pg, "select")).to_be_empty()
     wait_valid(pg)
+    audit(pg, "section1 select data")
     pg.locator("#sec-data").screenshot(path=artifact("section1_select_data.png"))
 
     # master table: its problems appear when it is switched on, the dates CSV fills the column pickers
@@ -124,6 +129,7 @@ def test_validation_messages_appear_and_disappear(page, tmp_path, tiny_weights, 
     pg.select_option("#patient-level", "1")
     pg.check("#patient-int")
     wait_valid(pg)
+    audit(pg, "section2 extraction type")
     pg.locator("#sec-type").screenshot(path=artifact("section2_extraction_type.png"))
     pg.locator("#master-toggle").uncheck()
     expect(pg.locator("#master-panel")).to_be_hidden()
@@ -133,6 +139,7 @@ def test_validation_messages_appear_and_disappear(page, tmp_path, tiny_weights, 
     pg.fill("#prefix", "")
     link = pg.locator("#problem-list a", has_text="Column prefix")
     expect(link).to_be_visible()
+    audit(pg, "section3 invalid options")
     pg.locator("#sec-extract").screenshot(path=artifact("section3_invalid_options.png"))
     link.click()
     expect(pg.locator("#prefix")).to_be_focused()
@@ -158,12 +165,15 @@ def test_extract_progress_table_chart_then_cancel_and_resume(page, tmp_path, wor
     expect(pg.locator("#progress-stats")).to_contain_text(f"{len(images)} / {len(images)} images")
     expect(pg.locator("#progress-stats")).to_contain_text("images/s")
     expect(pg.locator("#cancel-btn")).to_be_hidden()
-    expect(pg.locator("#extract-btn")).to_be_enabled()
+    # the table now exists: running again would replace it, so the page asks first (issue 14, item 4)
+    expect(pg.locator('[data-field="filename"] .readiness')).to_contain_text("already exists")
+    expect(pg.locator("#extract-btn")).to_be_disabled()
     out = workspace / "DATA" / "extracted_features" / "image_extracted_features.csv"
     assert out.is_file()
     pg.locator("#log-details summary").click()
     expect(pg.locator("#log")).to_contain_text("Finished")
     assert "Traceback" not in pg.locator("#log").inner_text()
+    audit(pg, "section3 extract done")
     pg.locator("#sec-extract").screenshot(path=artifact("section3_extract_done.png"))
 
     # ── the result table ────────────────────────────────────────────
@@ -203,6 +213,7 @@ def test_extract_progress_table_chart_then_cancel_and_resume(page, tmp_path, wor
     labels = pg.locator("#chart svg g.bar.trained text.label").all_text_contents()
     assert "Atelectasis" in labels and len(labels) == 15
     expect(pg.locator("#chart-title")).to_contain_text(tiny_weights)
+    audit(pg, "section4 extracted data")
     pg.locator("#sec-data-out").screenshot(path=artifact("section4_extracted_data.png"))
 
     # ── run 2: a bigger set, cancelled, then resumed ───────────────────
@@ -229,6 +240,7 @@ def test_extract_progress_table_chart_then_cancel_and_resume(page, tmp_path, wor
     expect(pg.locator("#log")).to_contain_text("Cancel")
     expect(pg.locator("#extract-btn")).to_be_enabled()
     assert not (workspace / "DATA" / "extracted_features" / "second_run.csv").exists()
+    audit(pg, "section3 extract cancelled")
     pg.locator("#sec-extract").screenshot(path=artifact("section3_extract_cancelled.png"))
 
     pg.click("#extract-btn")
@@ -246,7 +258,7 @@ def test_extract_progress_table_chart_then_cancel_and_resume(page, tmp_path, wor
 def test_backend_errors_are_readable(page, tmp_path, tiny_weights, make_patients):
     pg = page
     # the page's message cleaner, in the real browser (the module is cached: this does not re-run it)
-    cleaned = pg.evaluate("""async () => (await import('/app.js')).readable(
+    cleaned = pg.evaluate("""async () => (await import('/js/status.js')).readable(
         'Traceback (most recent call last):\\n  File "x.py", line 3, in f\\n    boom()\\nValueError: the CSV is empty')""")
     assert cleaned == "the CSV is empty"
 

@@ -15,6 +15,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 expect = sync_api.expect
 
 from helpers import artifact, needs_chromium  # noqa: E402
+from ui_helpers import audit  # noqa: E402
 
 LONG = 120_000  # ms: the first saliency run exports the tiny checkpoint to ONNX
 STYLES = ["Grayscale", "Colormap", "Overlay", "Multiply"]
@@ -63,7 +64,7 @@ def test_fractal_run_from_the_page(page, tmp_path, workspace, make_patients):
 
     choose_type(pg, "fractal")
     # only the fractal controls: no weights, features, preprocessing or model settings
-    for hidden in ("#weights", "#feat-dense", "#preprocess", "#device", "#precision"):
+    for hidden in ("#weights", "#features-dense", "#preprocess", "#device", "#precision"):
         expect(pg.locator(hidden)).to_be_hidden()
     expect(pg.locator("#max-box")).to_be_visible()
     expect(pg.locator("#master-toggle")).to_be_visible()
@@ -85,11 +86,15 @@ def test_fractal_run_from_the_page(page, tmp_path, workspace, make_patients):
     wait_valid(pg)
     expect(pg.locator("#output-path-value")).to_have_text(re.compile(r"image_fractal_features\.arff$"))
     assert unnamed_controls(pg) == []
+    audit(pg, "types section2 fractal")
     pg.locator("#sec-type").screenshot(path=artifact("types_section2_fractal.png"))
 
     pg.click("#extract-btn")
     expect(pg.locator("#job-result")).to_contain_text("Extraction finished", timeout=LONG)
     expect(pg.locator("#job-result")).to_contain_text(f"{len(images)} images")
+    pg.locator("#log-details summary").click()
+    expect(pg.locator("#log")).to_contain_text("no model weights")  # issue 14, item 7: not "weights 'fractal'"
+    expect(pg.locator("#log")).not_to_contain_text("weights 'fractal'")
     out = workspace / "DATA" / "extracted_features" / "image_fractal_features.arff"
     assert out.is_file()
     assert "@ATTRIBUTE 'img_fractal_lac_r3' NUMERIC" in out.read_text()
@@ -104,8 +109,12 @@ def test_fractal_run_from_the_page(page, tmp_path, workspace, make_patients):
     expect(pg.locator("#hide-dense")).to_be_hidden()  # nothing to hide in a fractal table
     rows.nth(0).click()
     expect(pg.locator("#thumb-frame img")).to_have_attribute("src", re.compile("^data:image/png;base64,"))
-    expect(pg.locator("#chart")).to_contain_text("no prediction columns")
+    # no predictions: the image's curves against box size instead
+    expect(pg.locator("#chart-title")).to_have_text("Fractal curves against box size r")
+    expect(pg.locator("#chart svg.curve-chart").first).to_be_visible()
+    expect(pg.locator("#chart svg.curve-chart desc").first).to_contain_text("r 3:")
     expect(pg.locator("#maps-box")).to_be_hidden()
+    audit(pg, "types section4 fractal table")
     pg.locator("#sec-data-out").screenshot(path=artifact("types_section4_fractal_table.png"))
 
 
@@ -120,7 +129,7 @@ def test_saliency_run_and_maps_grid(page, tmp_path, workspace, tiny_weights, mak
     pg.select_option("#weights", tiny_weights)
     expect(pg.locator("#master-toggle")).to_be_hidden()  # the result lists image files
     expect(pg.locator("#prefix")).to_be_hidden()
-    expect(pg.locator("#feat-dense")).to_be_hidden()
+    expect(pg.locator("#features-dense")).to_be_hidden()
     expect(pg.locator("#filename")).to_have_value("image_saliency_maps.csv")
     expect(pg.locator("#saliency-folder")).to_have_text("DATA/saliency/image_saliency_maps")
     # saliency needs DenseNet weight sets: only those are listed
@@ -128,31 +137,32 @@ def test_saliency_run_and_maps_grid(page, tmp_path, workspace, tiny_weights, mak
     assert tiny_weights in names and "resnet50-res512-all" not in names and "101-elastic" not in names
 
     # the pathologies are the weight set's trained labels, all chosen by default
-    boxes = pg.locator("#path-list input[type=checkbox]")
+    boxes = pg.locator("#pathologies-list input[type=checkbox]")
     expect(boxes).to_have_count(15)
     expect(pg.locator("#pathologies-summary")).to_contain_text("15 of 15 selected")
-    pg.uncheck("#path-all")
+    pg.uncheck("#pathologies-all")
     expect(problem(pg, "pathologies")).to_contain_text("Choose at least one pathology")
     expect(pg.locator("#extract-btn")).to_be_disabled()
-    pg.locator("#path-list label", has_text="Atelectasis").click()
+    pg.locator("#pathologies-list label", has_text="Atelectasis").click()
     expect(problem(pg, "pathologies")).to_be_empty()
     expect(pg.locator("#pathologies-summary")).to_contain_text("1 of 15 selected")
 
     # methods and styles: at least one of each, messages next to them
-    expect(pg.locator("#method-gradcam")).to_be_checked()
-    pg.uncheck("#method-gradcam")
+    expect(pg.locator("#saliency-methods-gradcam")).to_be_checked()
+    pg.uncheck("#saliency-methods-gradcam")
     expect(problem(pg, "saliency_methods")).to_contain_text("Choose at least one saliency method")
-    pg.check("#method-gradcam")
+    pg.check("#saliency-methods-gradcam")
     expect(problem(pg, "saliency_methods")).to_be_empty()
     for style in ("gray", "colormap", "overlay", "multiply"):
-        pg.uncheck(f"#style-{style}")
+        pg.uncheck(f"#styles-{style}")
     expect(problem(pg, "styles")).to_contain_text("Choose at least one map style")
     for style in ("gray", "colormap", "overlay", "multiply"):
-        pg.check(f"#style-{style}")
+        pg.check(f"#styles-{style}")
     expect(problem(pg, "styles")).to_be_empty()
     expect(pg.locator("#styles-summary")).to_have_text("4 maps (PNG) per image.")
     wait_valid(pg)
     assert unnamed_controls(pg) == []
+    audit(pg, "types section2 saliency")
     pg.locator("#sec-type").screenshot(path=artifact("types_section2_saliency.png"))
 
     pg.click("#extract-btn")
@@ -197,6 +207,7 @@ def test_saliency_run_and_maps_grid(page, tmp_path, workspace, tiny_weights, mak
     filename = rows.nth(6).locator("td").nth(1).inner_text()
     expect(pg.locator("#thumb-caption")).to_contain_text(filename)
     expect(pg.locator("#maps-caption")).to_contain_text(f"4 maps of {images[-1].parent.name}/{filename}")
+    audit(pg, "types section4 saliency maps")
     pg.locator("#sec-data-out").screenshot(path=artifact("types_section4_saliency_maps.png"))
 
 
@@ -227,8 +238,8 @@ def test_encoder_and_onnx_types_filter_weights(own_home, page, tiny_weights):
     # encoder: only the encoder weight sets, the ResNet-50 by default, features named for it
     assert weight_names(pg) == ["resnet50-res512-all", "101-elastic"]
     expect(pg.locator("#weights")).to_have_value("resnet50-res512-all")
-    expect(pg.locator("#feat-dense-text")).to_have_text("ResNet features (2048 per image)")
-    expect(pg.locator("#feat-pred-text")).to_have_text("Predictions (18 heads, 16 trained)")
+    expect(pg.locator("#features-dense-text")).to_have_text("ResNet features (2048 per image)")
+    expect(pg.locator("#features-predictions-text")).to_have_text("Predictions (18 heads, 16 trained)")
     expect(pg.locator("#weights-info .chip.trained")).to_have_count(16)
     expect(pg.locator("#weights-info .chip.untrained")).to_have_count(2)
     expect(pg.locator("#prefix-example")).to_have_text("img_resnetfeatures_0")
@@ -236,33 +247,35 @@ def test_encoder_and_onnx_types_filter_weights(own_home, page, tiny_weights):
     expect(problem(pg, "weights")).to_be_empty()
     expect(problem(pg, "features")).to_be_empty()
     assert unnamed_controls(pg) == []
+    audit(pg, "types section2 encoder")
     pg.locator("#sec-type").screenshot(path=artifact("types_section2_encoder.png"))
 
     # the autoencoder gives no predictions: that box is off; without dense nothing is left
     pg.select_option("#weights", "101-elastic")
-    expect(pg.locator("#feat-pred")).to_be_disabled()
-    expect(pg.locator("#feat-pred")).not_to_be_checked()
-    expect(pg.locator("#feat-pred-text")).to_contain_text("none: an autoencoder")
-    expect(pg.locator("#feat-dense-text")).to_have_text("Latent code (4608 per image)")
+    expect(pg.locator("#features-predictions")).to_be_disabled()
+    expect(pg.locator("#features-predictions")).not_to_be_checked()
+    expect(pg.locator("#features-predictions-text")).to_contain_text("none: this model gives no predictions")
+    expect(pg.locator("#features-dense-text")).to_have_text("Latent code (4608 per image)")
     expect(pg.locator("#weights-info")).to_contain_text("no predictions")
-    pg.uncheck("#feat-dense")
+    pg.uncheck("#features-dense")
     expect(problem(pg, "features")).to_contain_text("at least one")
     expect(pg.locator("#extract-btn")).to_be_disabled()
-    pg.check("#feat-dense")
+    pg.check("#features-dense")
     expect(problem(pg, "features")).to_be_empty()
     pg.select_option("#weights", "resnet50-res512-all")
-    expect(pg.locator("#feat-pred")).to_be_enabled()
-    expect(pg.locator("#feat-pred")).to_be_checked()  # the earlier choice comes back
+    expect(pg.locator("#features-predictions")).to_be_enabled()
+    expect(pg.locator("#features-predictions")).to_be_checked()  # the earlier choice comes back
 
     # ONNX: nothing registered here; the backend's message sits next to the weights
     choose_type(pg, "onnx")
     assert weight_names(pg) == [""]
-    expect(pg.locator("#weights option")).to_have_text("No ONNX model registered yet")
+    expect(pg.locator("#weights option")).to_have_text(re.compile("^Nothing registered yet"))
     expect(problem(pg, "weights")).to_contain_text("Choose the ONNX model to run")
     expect(pg.locator("#weights-info")).to_contain_text("radfeat models add-onnx")
-    expect(pg.locator("#feat-dense")).to_be_hidden()
+    expect(pg.locator("#features-dense")).to_be_hidden()
     expect(pg.locator("#preprocess")).to_be_hidden()
     expect(pg.locator("#extract-btn")).to_be_disabled()
+    audit(pg, "types section2 onnx")
     pg.locator("#sec-type").screenshot(path=artifact("types_section2_onnx.png"))
 
     # back to DenseNet: its own list and the earlier choice
@@ -272,7 +285,7 @@ def test_encoder_and_onnx_types_filter_weights(own_home, page, tiny_weights):
     expect(pg.locator("#weights")).to_have_value("resnet50-res512-all")
     choose_type(pg, "densenet")
     expect(pg.locator("#weights")).to_have_value(tiny_weights)
-    expect(pg.locator("#feat-dense-text")).to_have_text("Dense features (1024 per image)")
+    expect(pg.locator("#features-dense-text")).to_have_text("Dense features (1024 per image)")
 
     # the file name follows type and format until the user edits it
     expect(pg.locator("#filename")).to_have_value("image_extracted_features.csv")
@@ -305,3 +318,34 @@ def test_encoder_and_onnx_types_filter_weights(own_home, page, tiny_weights):
     choose_type(pg, "densenet")
     expect(pg.locator("#weights")).to_have_value(tiny_weights)
     expect(pg.locator("#filename")).to_have_value("image_extracted_features.csv")
+
+
+def test_types_come_from_the_backend(page):
+    """The type cards and each type's option fields are rendered from list_types; frontend/ names no type."""
+    from pathlib import Path
+
+    pg = page
+    listed = pg.evaluate("""async () => (await (await import('/js/rpc.js')).rpc('list_types'))""")
+    names = [t["name"] for t in listed["types"]]
+    assert pg.eval_on_selector_all("input[name=etype]", "rs => rs.map(r => r.value)") == names
+    expect(pg.locator(f"#type-{listed['default']}")).to_be_checked()
+    for t in listed["types"]:
+        choose_type(pg, t["name"])
+        expect(pg.locator("label.seg.checked")).to_contain_text(t["label"])
+        pg.evaluate("document.getElementById('advanced').open = true")  # device, precision, batch size
+        for opt in t["options"]:
+            expect(pg.locator(f'[data-option="{opt["name"]}"]').first).to_be_visible()
+        others = {o["name"] for u in listed["types"] for o in u["options"]} - {o["name"] for o in t["options"]}
+        for name in others:
+            expect(pg.locator(f'[data-option="{name}"]')).to_be_hidden()
+        expect(pg.locator("#weights-field")).to_be_visible() if t["uses_weights"] else expect(
+            pg.locator("#weights-field")).to_be_hidden()
+    frontend = Path(__file__).resolve().parents[1] / "frontend"
+    sources = {p: p.read_text(encoding="utf-8") for p in [*frontend.glob("*.js"), *frontend.glob("js/*.js"),
+                                                         frontend / "index.html"]}
+    for path, text in sources.items():
+        for name in names:
+            for quote in "\"'`":
+                assert f"{quote}{name}{quote}" not in text, f"{path.name} names the type {name!r}"
+        if path.suffix == ".js":
+            assert text.count("\n") <= 400, f"{path.name} has over 400 lines"

@@ -29,6 +29,7 @@ from radfeat.server.rpc import CANNOT_READ, INVALID_OPTIONS, INVALID_PARAMS, NOT
 from radfeat.server.security import PathPolicy
 from radfeat.weights.catalog import Catalog
 from radfeat.weights.export import is_exported
+from radfeat.weights.features import feature_family
 
 log = logging.getLogger("radfeat.server")
 
@@ -111,6 +112,7 @@ class Api:
                 "input_size": wset.input_size,
                 "architecture": wset.architecture,
                 "type": registry.kind_of(wset.architecture),
+                **feature_family(wset),  # the features it writes, named and counted for the page
             })
         return {"default": cat.default, "weights": weights}
 

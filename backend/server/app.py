@@ -119,6 +119,10 @@ def create_app(
     api = Api(policy, jobs)
     dispatcher = Dispatcher(error_mapper=_map_error)
     dispatcher.register_object(api, METHODS)
+    from radfeat.server.page_settings import PageSettings
+
+    page_settings = PageSettings(policy.workspace)  # the page's settings, per workspace (not per port)
+    dispatcher.register_object(page_settings, PageSettings.NAMES)
     state = ServerState(
         guard=Guard(token or new_token(), port),
         policy=policy,

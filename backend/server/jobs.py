@@ -214,7 +214,10 @@ class JobManager:
                     raise JobBusy(other, f"A job is already writing {output} ({other.id}); "
                                          "wait for it or cancel it first")
             job = Job(id=secrets.token_hex(6), options=options, weights=weights, output=output, kind=kind, run=run)
-            job.add_log(f"Queued {'extraction' if kind == 'extract' else kind} with weights '{weights}' to {output}")
+            # a type without weights (fractal) is known by its type's name: no "weights 'fractal'" in the log
+            uses = weights != getattr(options, "type", None)
+            what = f"with weights '{weights}'" if uses else f"({weights}, no model weights)"
+            job.add_log(f"Queued {'extraction' if kind == 'extract' else kind} {what} to {output}")
             self._jobs[job.id] = job
             self._trim()
             job.thread = threading.Thread(target=self._run, args=(job,), name=f"radfeat-job-{job.id}", daemon=True)
