@@ -33,16 +33,16 @@ def bench_lime(samples: int, threads: int) -> None:
     from radfeat.synthetic import chest_like, random_checkpoint
     from radfeat.weights.export import export
     from radfeat.weights.registration import add_weights
-    from radfeat.weights.session import DenseNetSession
+    from radfeat.weights.session import OnnxSession
 
     ckpt = random_checkpoint(Path(os.environ["RADFEAT_HOME"]) / "dense.pt")
     ws = add_weights("bench-dense", ckpt, log=lambda m: None)
     info = export(ws, log=lambda m: None)
-    session = DenseNetSession(info.path, "cpu", threads)
+    session = OnnxSession(info.path, "cpu", threads)
     x = make("xrv", 224)(chest_like(2048, 2496, seed=1), 255.0)
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        return session.session.run(["predictions"], {session.input_name: batch[:, None].astype(np.float32)})[0]
+        return session.run(batch[:, None].astype(np.float32), ["predictions"])[0]
 
     t = time.perf_counter()
     lime_maps(x, predict, [0, 7, 10], LimeSettings(samples=samples, batch_size=16))
@@ -55,7 +55,7 @@ def bench_anatomy(threads: int) -> None:
     import torch
     from radfeat.weights.catalog import Catalog
     from radfeat.weights.segmentation import export_segmentation
-    from radfeat.weights.session import DenseNetSession
+    from radfeat.weights.session import OnnxSession
     from radfeat.xrv_compat import import_xrv
 
     import_xrv()
@@ -70,12 +70,12 @@ def bench_anatomy(threads: int) -> None:
     info = export_segmentation(ws, log=print)
     print(f"anatomy: export and check at {info.input_size}: {time.perf_counter() - t:.0f} s; "
           f"min IoU {info.min_iou:.6f}, max |Δ logit| {info.max_logit_diff:.2e}")
-    session = DenseNetSession(info.path, "cpu", threads)
+    session = OnnxSession(info.path, "cpu", threads)
     x = np.zeros((1, 1, 512, 512), np.float32)
-    session.session.run(["logits"], {session.input_name: x})
+    session.run(x, ["logits"])
     t = time.perf_counter()
     for _ in range(2):
-        session.session.run(["logits"], {session.input_name: x})
+        session.run(x, ["logits"])
     print(f"anatomy: ONNX Runtime, {threads} thread(s): {(time.perf_counter() - t) / 2:.1f} s per image at 512")
 
 
