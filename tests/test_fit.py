@@ -231,3 +231,18 @@ def test_rpc_fit_model_job_then_extraction_with_the_head(tmp_path: Path, radfeat
         assert st["problems"] == [{"field": "folds", "message": st["error"]}]
     scored = pd.read_csv(run["output"], dtype={"level_1": str})
     assert "img_head_sick_logistic" in scored.columns and scored["img_head_sick_logistic"].between(0, 1).all()
+
+
+def test_parquet_and_arff_tables_read_like_csv(tmp_path: Path) -> None:
+    import pandas as pd
+    from radfeat.output.formats import write_arff_from_csv
+
+    table, labels = synthetic_table(tmp_path, n_patients=12)
+    pd.read_csv(table, dtype={"level_1": str}).to_parquet(tmp_path / "f.parquet")
+    write_arff_from_csv(table, tmp_path / "f.arff", text_columns=["level_1", "filename"])
+    want = load(FitOptions(table=str(table), labels=str(labels), target="effusion", folds=3))
+    for other in ("f.parquet", "f.arff"):
+        got = load(FitOptions(table=str(tmp_path / other), labels=str(labels), target="effusion", folds=3))
+        assert got.columns == want.columns and got.keys == want.keys
+        np.testing.assert_array_equal(got.x, want.x)
+        np.testing.assert_array_equal(got.y, want.y)

@@ -52,7 +52,7 @@ class AnatomyExtractor(Extractor):
         return f"Preparing anatomical segmentation with {self.ws.name}"
 
     def prepare(self) -> None:
-        from radfeat.pipeline.run import ensure_weights
+        from radfeat.weights.readiness import ensure_weights
         from radfeat.weights.session import OnnxSession
 
         opts, ws = self.opts, self.ws

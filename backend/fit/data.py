@@ -41,7 +41,7 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         df = pd.read_parquet(path)
     elif path.suffix == ".arff":
-        from radfeat.output.table import read_arff
+        from radfeat.output.paging import read_arff
 
         columns, rows, _ = read_arff(path)
         df = pd.DataFrame(rows, columns=columns)
