@@ -246,3 +246,21 @@ def test_parquet_and_arff_tables_read_like_csv(tmp_path: Path) -> None:
         assert got.columns == want.columns and got.keys == want.keys
         np.testing.assert_array_equal(got.x, want.x)
         np.testing.assert_array_equal(got.y, want.y)
+
+
+def test_master_table_patient_column_and_date_are_handled(tmp_path: Path) -> None:
+    """A master table (patient column level_K first, the date second): grouped by it, the date is no feature."""
+    import pandas as pd
+
+    table, labels = synthetic_table(tmp_path, n_patients=12)
+    df = pd.read_csv(table, dtype={"level_1": str})
+    master = df.drop(columns=["filename"]).rename(columns={"level_1": "level_2"})
+    master.insert(1, "taken_at", [f"2021-01-{1 + i % 28:02d} 08:00:00" for i in range(len(master))])
+    master.to_csv(tmp_path / "master.csv", index=False)
+    lab = pd.read_csv(labels)
+    lab["level_2"] = lab["filename"].str.extract(r"cxr_(p\d+)_")[0]
+    lab.drop_duplicates("level_2")[["level_2", "effusion"]].to_csv(tmp_path / "patients.csv", index=False)
+    data = load(FitOptions(table=str(tmp_path / "master.csv"), labels=str(tmp_path / "patients.csv"),
+                           target="effusion", folds=3))
+    assert data.group_column == "level_2" and data.report["join"] == "level_2"
+    assert "taken_at" not in data.columns and len(data.columns) == 12 and len(data.y) == 36

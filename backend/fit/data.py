@@ -48,12 +48,12 @@ def read_table(path: Path) -> pd.DataFrame:
     else:
         try:
             header = pd.read_csv(path, nrows=0).columns
-            ids = {c: str for c in header if c.startswith("level_") or c == "filename"}
+            ids = {c: str for c in header if c.startswith("level_") or c in ("filename", "PatientID")}
             df = pd.read_csv(path, dtype=ids, keep_default_na=False, na_values=["", "nan", "NaN", "?"])
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             raise _refuse("table", f"Cannot read {path.name} as a table: {exc}") from None
     for col in df.columns:
-        if col.startswith("level_") or col == "filename":
+        if col.startswith("level_") or col in ("filename", "PatientID"):
             df[col] = df[col].astype(str)
     return df
 
@@ -68,7 +68,9 @@ def _group_column(df: pd.DataFrame, wanted: str | None) -> str:
         return "level_1"
     if levels:
         return levels[0]  # a master table keeps one patient column, level_K
-    raise _refuse("group", "The table has no patient column (level_1 …); name one with --group")
+    if "PatientID" in df.columns:  # a master table whose patients come from the DICOM headers
+        return "PatientID"
+    raise _refuse("group", "The table has no patient column (level_1 …, PatientID); name one with --group")
 
 
 def _join_labels(df: pd.DataFrame, opts: FitOptions, group: str, report: dict[str, Any]) -> pd.DataFrame:
