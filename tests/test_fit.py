@@ -264,3 +264,12 @@ def test_master_table_patient_column_and_date_are_handled(tmp_path: Path) -> Non
                            target="effusion", folds=3))
     assert data.group_column == "level_2" and data.report["join"] == "level_2"
     assert "taken_at" not in data.columns and len(data.columns) == 12 and len(data.y) == 36
+
+
+def test_missing_fit_extra_is_refused_with_the_install_line(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    table, labels = synthetic_table(tmp_path, n_patients=12)
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if the fit extra were not installed
+    with pytest.raises(OptionsError, match=r"not installed: skl2onnx\); install them with: pip install 'radfeat\[fit\]'"):
+        fit_model(FitOptions(table=str(table), labels=str(labels), target="effusion", workspace=str(tmp_path)))
