@@ -49,32 +49,32 @@ class AnatomyExtractor(Extractor):
     float64 = True  # pixel coordinates and ratios: keep full precision
 
     def describe(self) -> str:
-        return f"Preparing anatomical segmentation with {self.ws.name}"
+        return f"Preparing anatomical segmentation with {self.wset.name}"
 
     def prepare(self) -> None:
         from radfeat.weights.readiness import ensure_weights
         from radfeat.weights.session import OnnxSession
 
-        opts, ws = self.opts, self.ws
-        ensure_weights(ws, self.log)
-        self.own_model = ws.architecture == OWN_MODEL_ARCHITECTURE
+        opts, wset = self.opts, self.wset
+        ensure_weights(wset, self.log)
+        self.own_model = wset.architecture == OWN_MODEL_ARCHITECTURE
         if self.own_model:
             from radfeat.weights.export import weights_sha256
 
-            self.cfg = ws.extra
+            self.cfg = wset.extra
             self.info = None
-            self.sha = weights_sha256(ws)
+            self.sha = weights_sha256(wset)
             self.labels = list(self.cfg["labels"])
-            path = ws.path
+            path = wset.path
         else:
             from radfeat.weights.segmentation import export_segmentation
 
-            self.info = export_segmentation(ws, log=self.log)
+            self.info = export_segmentation(wset, log=self.log)
             self.sha = self.info.weights_sha256
             self.labels = list(self.info.labels)
             path = self.info.path
             self.pre = make_preprocess(opts.preprocess, self.info.input_size)
-        self.size = ws.input_size if self.own_model else self.info.input_size
+        self.size = wset.input_size if self.own_model else self.info.input_size
         self.session = OnnxSession(path, opts.device, self.threads, log=self.log)
         self.provider = self.session.provider
         self.batch_size = min(self.batch_size, 4)  # 14 × 512² float logits per image
@@ -86,13 +86,13 @@ class AnatomyExtractor(Extractor):
         return am.measure_columns(self.opts.prefix, self.labels) + ([MASK_COLUMN] if self.masks else [])
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"type": self.kind, "weights": self.ws.name, "weights_sha256": self.sha,
+        return {"type": self.kind, "weights": self.wset.name, "weights_sha256": self.sha,
                 "preprocess": self.opts.preprocess, "prefix": self.opts.prefix, "masks": self.masks,
                 "folder": str(self.folder) if self.masks else None}
 
     def start_line(self) -> str:
         where = f", mask overlays in {self.folder}" if self.masks else ""
-        return (f"anatomy: {self.ws.name} ({len(self.labels)} structures) on {self.provider}, "
+        return (f"anatomy: {self.wset.name} ({len(self.labels)} structures) on {self.provider}, "
                 f"{self.opts.preprocess} preprocessing at {self.size}, batch {self.batch_size}{where}")
 
     @property
@@ -166,8 +166,8 @@ class AnatomyExtractor(Extractor):
             "sigmoid": "output > 0 (sigmoid > 0.5)", "softmax": "argmax over classes",
             "none": "output > 0.5"}[self.cfg["activation"]]
         return {
-            "weights": {"name": self.ws.name, "sha256": self.sha, "source": self.ws.source,
-                        "architecture": self.ws.architecture, "labels": self.labels},
+            "weights": {"name": self.wset.name, "sha256": self.sha, "source": self.wset.source,
+                        "architecture": self.wset.architecture, "labels": self.labels},
             "export": export,
             "anatomy": {"mask": rule, "masks_written": self.written, "view": self.mode,
                         "folder": str(self.folder) if self.masks else None,

@@ -43,7 +43,7 @@ class HeadedExtractor(Extractor):
     """An extractor plus head columns; everything else is the wrapped extractor's."""
 
     def __init__(self, inner: Extractor) -> None:
-        super().__init__(inner.opts, inner.ws, inner.threads, inner.log)
+        super().__init__(inner.opts, inner.wset, inner.threads, inner.log)
         self.inner = inner
         self.kind = inner.kind
         self.float64 = inner.float64

@@ -117,29 +117,29 @@ def probe_images(size: int, n: int = 2) -> np.ndarray:
     return (np.stack(imgs)[:, None] / 255.0 * 2048.0 - 1024.0).astype(np.float32)
 
 
-def export_segmentation(ws: WeightSet, log: Callable[[str], None] = print) -> SegmentationExport:
+def export_segmentation(wset: WeightSet, log: Callable[[str], None] = print) -> SegmentationExport:
     """The cached ONNX export of a PSPNet weight set, exported and checked first if needed."""
-    sha = weights_sha256(ws)
-    dest = onnx_path(ws, sha)
+    sha = weights_sha256(wset)
+    dest = onnx_path(wset, sha)
     meta_path = dest.with_suffix(".json")
     with FileLock(str(dest) + ".lock", timeout=1800):
         if dest.is_file() and meta_path.is_file():
             meta = json.loads(meta_path.read_text())
             return SegmentationExport(dest, sha, tuple(meta["labels"]), int(meta["input_size"]),
                                       float(meta["min_iou"]), float(meta["max_logit_diff"]))
-        info = _export(ws, sha, dest, log)
+        info = _export(wset, sha, dest, log)
         write_text_atomic(meta_path, json.dumps(info.to_json(), indent=2))
         return info
 
 
-def _export(ws: WeightSet, sha: str, dest: Path, log: Callable[[str], None]) -> SegmentationExport:
+def _export(wset: WeightSet, sha: str, dest: Path, log: Callable[[str], None]) -> SegmentationExport:
     import onnxruntime as ort
     import torch
 
-    log(f"Exporting {ws.name} to ONNX (first use; a PSPNet at {ws.input_size} takes a while)...")
-    net = build_pspnet(ws.path)
+    log(f"Exporting {wset.name} to ONNX (first use; a PSPNet at {wset.input_size} takes a while)...")
+    net = build_pspnet(wset.path)
     model = wrapper(net)
-    probe = probe_images(ws.input_size)
+    probe = probe_images(wset.input_size)
     x = torch.from_numpy(probe)
     with atomic_path(dest) as tmp:
         with warnings.catch_warnings(), torch.no_grad():
@@ -154,9 +154,9 @@ def _export(ws: WeightSet, sha: str, dest: Path, log: Callable[[str], None]) -> 
         log(f"ONNX check on {len(probe)} synthetic radiographs: mask IoU ≥ {iou.min():.6f} per structure, "
             f"max |Δ logit| {diff:.2e}")
         if iou.min() < MIN_IOU:
-            raise ExportError(f"ONNX export of {ws.name} does not match torch (mask IoU {iou.min():.6f} < {MIN_IOU})")
-    labels = tuple(ws.labels) if len(ws.labels) == ref.shape[1] else STRUCTURES[: ref.shape[1]]
-    return SegmentationExport(dest, sha, labels, ws.input_size, float(iou.min()), diff)
+            raise ExportError(f"ONNX export of {wset.name} does not match torch (mask IoU {iou.min():.6f} < {MIN_IOU})")
+    labels = tuple(wset.labels) if len(wset.labels) == ref.shape[1] else STRUCTURES[: ref.shape[1]]
+    return SegmentationExport(dest, sha, labels, wset.input_size, float(iou.min()), diff)
 
 
 # -- your own ONNX segmentation model (``radfeat models add-onnx --task segmentation``) -----------------
