@@ -99,6 +99,9 @@ def _fit_job() -> Callable[..., dict[str, Any]]:
     def run(opts: FitOptions, *, progress: Callable, cancel: threading.Event, log: Callable) -> dict[str, Any]:
         from radfeat.fit.run import fit_model
 
-        return fit_model(opts, progress=progress, cancel=cancel, log=log).to_dict()
+        def report(p: Any) -> None:  # the job takes a dict of the Progress fields a fit has
+            progress({"stage": p.stage, "done": p.done, "total": p.total, "message": p.message})
+
+        return fit_model(opts, progress=report, cancel=cancel, log=log).to_dict()
 
     return run
