@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("skl2onnx")
 
+from helpers import synthetic_table  # noqa: E402
 from radfeat.cli import main  # noqa: E402
 from radfeat.fit.data import load  # noqa: E402
 from radfeat.fit.head import Head, HeadError  # noqa: E402
@@ -19,37 +20,6 @@ from radfeat.fit.options import FitOptions  # noqa: E402
 from radfeat.fit.run import fit_model  # noqa: E402
 from radfeat.fit.validation import splits, train  # noqa: E402
 from radfeat.options import OptionsError  # noqa: E402
-
-
-def synthetic_table(folder: Path, *, n_patients: int = 40, per_patient: int = 3, n_features: int = 12,
-                    signal: float = 4.0, seed: int = 0, shuffle: bool = False) -> tuple[Path, Path]:
-    """A plain radfeat table (level_1, filename, img_densefeatures_*) and a labels CSV (filename, label).
-
-    The label is the patient's; feature 0 carries ``signal`` times it (plus noise); the other features
-    are noise.  ``shuffle`` shuffles the labels across patients so that the shuffled labels agree with
-    the signal's for exactly half of each class (no association left, even by chance), so nothing can be learnt.
-    """
-    rng = np.random.default_rng(seed)
-    labels = np.array([i % 2 for i in range(n_patients)])
-    truth = labels
-    if shuffle:
-        truth = np.zeros_like(labels)
-        for cls in (0, 1):
-            members = rng.permutation(np.flatnonzero(labels == cls))
-            truth[members[: len(members) // 2]] = 1
-    table, lab = folder / "features.csv", folder / "labels.csv"
-    with open(table, "w", newline="") as ft, open(lab, "w", newline="") as fl:
-        wt, wl = csv.writer(ft), csv.writer(fl)
-        wt.writerow(["level_1", "filename", *(f"img_densefeatures_{j}" for j in range(n_features))])
-        wl.writerow(["filename", "effusion"])
-        for p in range(n_patients):
-            for k in range(per_patient):
-                x = rng.normal(size=n_features)
-                x[0] += signal * labels[p]
-                name = f"cxr_p{p}_{k}.jpg"
-                wt.writerow([f"p{p}", name, *(f"{v:.6g}" for v in x)])
-                wl.writerow([name, "yes" if truth[p] else "no"])
-    return table, lab
 
 
 def test_separable_signal_is_found(tmp_path: Path) -> None:

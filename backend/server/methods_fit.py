@@ -86,7 +86,8 @@ class FitMethods:
                 "name": folder.name, "folder": str(folder), "created": meta.get("created"),
                 "target": (meta.get("options") or {}).get("target"), "table": (meta.get("options") or {}).get("table"),
                 "classes": (meta.get("data") or {}).get("classes"),
-                "models": {k: {"auc": v.get("summary", {}).get("auc"), "pooled_auc": v.get("pooled_auc"),
+                "models": {k: {"auc": v.get("summary", {}).get("auc"), "summary": v.get("summary"),
+                               "pooled_auc": v.get("pooled_auc"),
                                "head": str(folder / v.get("file", f"{k}.onnx"))}
                            for k, v in (meta.get("models") or {}).items()},
                 "roc": str(folder / "roc.png"), "folds": str(folder / "folds.csv"),
