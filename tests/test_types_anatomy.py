@@ -237,3 +237,27 @@ def test_own_onnx_segmentation_model(tmp_path, radfeat_home, make_patients, acti
         got = row[[c for c in df.columns if c.startswith("img_anatomy_")]].to_numpy(np.float64)
         np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
         assert 0 < row["img_anatomy_pneumothorax_area"] < 1 and math.isnan(row["img_anatomy_ctr"])
+
+
+def test_anatomy_from_the_page(page, workspace, pspnet_home, cxr):
+    """The Anatomy card comes from the registry: choose it, tick the overlays, extract; the table and PNGs appear."""
+    from helpers import artifact
+    from playwright.sync_api import expect
+
+    pg = page
+    pg.fill("#input-root", str(cxr))
+    pg.locator("#type-anatomy").check()
+    expect(pg.locator("#type-note")).to_contain_text("cardiothoracic ratio")
+    expect(pg.locator("#weights")).to_have_value("chestx-det-pspnet")
+    pg.locator("#anatomy-masks").check()
+    expect(pg.locator("#filename")).to_have_value("image_anatomy_features.csv")
+    expect(pg.locator("#extract-btn")).to_be_enabled(timeout=30_000)
+    pg.click("#extract-btn")
+    expect(pg.locator("#job-result")).to_contain_text("Extraction finished", timeout=300_000)
+    out = workspace / "DATA" / "extracted_features" / "image_anatomy_features.csv"
+    table = pd.read_csv(out)
+    assert len(table) == 2 and "img_anatomy_ctr" in table.columns and table["mask_path"].map(
+        lambda p: Path(p).is_file()).all()
+    pg.locator("#table-toggle").check()
+    expect(pg.locator("#result-table tbody tr[data-row]")).to_have_count(2)
+    pg.locator("#sec-type").screenshot(path=str(artifact("types_section2_anatomy.png")))
