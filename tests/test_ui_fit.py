@@ -6,6 +6,7 @@ import shutil
 
 from helpers import artifact, synthetic_table
 from playwright.sync_api import expect
+from ui_helpers import audit
 
 
 def test_fit_panel_fits_and_draws_the_roc(page, workspace, tiny_weights):
@@ -29,4 +30,5 @@ def test_fit_panel_fits_and_draws_the_roc(page, workspace, tiny_weights):
     expect(pg.locator(".fit-metrics")).to_contain_text("logistic")
     expect(pg.locator(".fit-roc polyline")).to_have_count(1)
     assert (workspace / "DATA" / "models" / "features_effusion" / "logistic.onnx").is_file()
+    audit(pg, "fit panel with results")
     pg.locator("#fit-panel").screenshot(path=str(artifact("ui_fit_panel.png")))
