@@ -243,6 +243,7 @@ def test_anatomy_from_the_page(page, workspace, pspnet_home, cxr):
     """The Anatomy card comes from the registry: choose it, tick the overlays, extract; the table and PNGs appear."""
     from helpers import artifact
     from playwright.sync_api import expect
+    from ui_helpers import audit
 
     pg = page
     pg.fill("#input-root", str(cxr))
@@ -250,6 +251,7 @@ def test_anatomy_from_the_page(page, workspace, pspnet_home, cxr):
     expect(pg.locator("#type-note")).to_contain_text("cardiothoracic ratio")
     expect(pg.locator("#weights")).to_have_value("chestx-det-pspnet")
     pg.locator("#anatomy-masks").check()
+    audit(pg, "anatomy type card and mask overlays option")
     expect(pg.locator("#filename")).to_have_value("image_anatomy_features.csv")
     expect(pg.locator("#extract-btn")).to_be_enabled(timeout=30_000)
     pg.click("#extract-btn")
