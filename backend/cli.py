@@ -1,4 +1,4 @@
-"""``radfeat`` command line: extract, models, demo, serve, gui."""
+"""``radfeat`` command line: extract, fit, models, demo, serve, gui."""
 
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
     mt.add_argument("--dates-from-dicom", action="store_true",
                     help="each image's date from its DICOM header (AcquisitionDateTime, else StudyDate+StudyTime)")
     mt.add_argument("--patient-from-dicom", action="store_true", help="the patient column from the PatientID tag")
+    p.add_argument("--head", action="append", metavar="MODEL.onnx",
+                   help="add the scores of a model made by 'radfeat fit' as a column (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -90,7 +92,8 @@ def _add_type_args(group: argparse._ArgumentGroup) -> None:
             text = f"{kind.name}: {', '.join(opt.choices)}, comma-separated ({opt.help}; {default_text})"
         else:
             text = f"{kind.name}: {opt.help}" + (f" ({default_text})" if default_text else "")
-        group.add_argument(opt.flag, dest=opt.name, default=None, help=text.replace("%", "%%"))
+        flag_only = {"nargs": "?", "const": "true"} if opt.kind == "bool" else {}  # --anatomy-masks alone is "true"
+        group.add_argument(opt.flag, dest=opt.name, default=None, help=text.replace("%", "%%"), **flag_only)
 
 
 def _split(text: str | None) -> list[str]:
@@ -141,6 +144,7 @@ def options_from_args(a: argparse.Namespace) -> ExtractOptions:
         resume=not a.no_resume, type=kind, type_options=type_options,
         dicom_tags=None if a.dicom_tags is None else _split(a.dicom_tags),
         views=None if a.views is None else _split(a.views), dicom_voi_lut=a.dicom_voi_lut,
+        head=None if not a.head else [str(Path(h).expanduser().resolve()) for h in a.head],
     )
 
 
@@ -208,7 +212,8 @@ def cmd_models(a: argparse.Namespace) -> int:
     elif a.models_cmd == "add-onnx":
         registration.add_onnx(a.name, Path(a.path), input_size=a.input_size, channels=a.channels,
                               mean=_floats(a.mean, "mean"), std=_floats(a.std, "std"), scale=a.scale,
-                              outputs=_split(a.outputs) or None, crop=a.crop, pool=a.pool)
+                              outputs=_split(a.outputs) or None, crop=a.crop, pool=a.pool, task=a.task,
+                              labels=_split(a.labels) or None, activation=a.activation)
     elif a.models_cmd == "fetch":
         _fetch(Catalog().get(a.name))
     elif a.models_cmd == "export":
@@ -247,6 +252,11 @@ def _export(wset: Any) -> None:
         print(f"{wset.name}: already an ONNX model ({wset.path})")
         return
     ensure_weights(wset, print)
+    if wset.architecture == "pspnet":
+        from radfeat.weights.segmentation import export_segmentation
+
+        print(f"{wset.name}: {export_segmentation(wset).path}")
+        return
     print(f"{wset.name}: {export(wset).path}")
 
 
@@ -273,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extract_args(p)
     p.set_defaults(func=cmd_extract)
 
+    from radfeat.fit.cli import add_parser as add_fit_parser
+
+    add_fit_parser(sub)
+
     m = sub.add_parser("models", help="list, fetch, add or export weight sets")
     msub = m.add_subparsers(dest="models_cmd", required=True)
     ml = msub.add_parser("list")
@@ -294,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--scale", type=float, default=255.0, help="pixels are divided by this first (default 255)")
     mo.add_argument("--outputs", default=None,
                     help="outputs to extract, comma-separated; intermediate tensor names cut the model (default: all)")
+    mo.add_argument("--task", choices=("features", "segmentation"), default="features",
+                    help="segmentation: the output is per-class masks, measured by --type anatomy")
+    mo.add_argument("--labels", default=None, help="segmentation: class names, comma-separated (e.g. Pneumothorax)")
+    mo.add_argument("--activation", choices=("sigmoid", "softmax", "none"), default="sigmoid",
+                    help="segmentation: sigmoid (logits > 0), softmax (argmax) or none (probabilities > 0.5)")
     mo.add_argument("--crop", choices=CROPS, default="none", help="centre square crop before resizing")
     mo.add_argument("--pool", choices=POOLS, default="none",
                     help="global pooling of spatial outputs (e.g. avg: 512×7×7 → 512)")

@@ -79,6 +79,7 @@ class ExtractOptions:
     dicom_tags: list[str] | None = None  # tag keywords written as text columns after filename
     views: list[str] | None = None  # keep only images whose ViewPosition is one of these
     dicom_voi_lut: bool = False  # read_xray_dcm(voi_lut=True)
+    head: list[str] | None = None  # ONNX heads made by ``radfeat fit``: their scores become columns
     type: str = ""  # the extraction type; left out, the registry's default type
     type_options: dict[str, Any] = field(default_factory=dict)
 
@@ -208,6 +209,10 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
         problems.extend(type_problems(kind, opts))
     problems.extend(_common_problems(opts, kind))
     problems.extend(dicom_problems(opts))
+    if opts.head is not None:
+        from radfeat.fit.apply import head_problems
+
+        problems.extend(head_problems(opts.head, kind))
     if opts.master_table is not None:
         if kind is not None and kind.no_master_table:
             problems.append(Problem("master_table", kind.no_master_table))

@@ -10,7 +10,8 @@ TorchXRayVision's DenseNet — pure ``torch.nn`` code — imports and runs exact
 upstream.  The stand-in also provides ``torchvision.models.resnet50``/``resnet101``:
 a plain ``torch.nn`` re-implementation of torchvision's ResNet (v1.5 Bottleneck,
 stride on the 3×3 convolution) with the same module names, hence the same state-dict
-keys and the same numbers, so ``xrv.models.ResNet`` works.  Anything else that really
+keys and the same numbers, so ``xrv.models.ResNet`` works, and ``transforms.Compose`` /
+``transforms.Normalize`` (tensor maths as torchvision's), which ChestX-Det's PSPNet uses.  Anything else that really
 needs torchvision raises a clear error.
 """
 
@@ -128,6 +129,32 @@ def _resnet_factory(layers: list[int]):
     return build
 
 
+def _transforms_classes() -> tuple[type, type]:
+    """``Compose`` and tensor ``Normalize`` as torchvision defines them (ChestX-Det's PSPNet uses both)."""
+    import torch
+
+    class Compose:
+        def __init__(self, transforms: list) -> None:
+            self.transforms = list(transforms)
+
+        def __call__(self, x: Any) -> Any:
+            for t in self.transforms:
+                x = t(x)
+            return x
+
+    class Normalize(torch.nn.Module):
+        def __init__(self, mean: Any, std: Any, inplace: bool = False) -> None:
+            super().__init__()
+            self.mean, self.std = list(mean), list(std)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # torchvision.transforms.functional.normalize
+            mean = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+            std = torch.as_tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+            return x.sub(mean).div(std)
+
+    return Compose, Normalize
+
+
 def _install_torchvision_stub() -> None:
     for key in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
         del sys.modules[key]
@@ -141,6 +168,9 @@ def _install_torchvision_stub() -> None:
         sys.modules[f"torchvision.{sub}"] = mod
         parent = sys.modules[f"torchvision.{sub.rpartition('.')[0]}"] if "." in sub else root
         object.__setattr__(parent, sub.rpartition(".")[2], mod)
+    compose, normalize = _transforms_classes()
+    object.__setattr__(sys.modules["torchvision.transforms"], "Compose", compose)
+    object.__setattr__(sys.modules["torchvision.transforms"], "Normalize", normalize)
     for holder in (sys.modules["torchvision.models"], sys.modules["torchvision.models.resnet"]):
         object.__setattr__(holder, "resnet50", _resnet_factory([3, 4, 6, 3]))
         object.__setattr__(holder, "resnet101", _resnet_factory([3, 4, 23, 3]))

@@ -4,6 +4,7 @@
 import { $, debounce } from "./js/dom.js";
 import { refreshFolders, renderFolders, updatePatientLevels } from "./js/folders.js";
 import { cancelJob, followJob, pollJob, resumeRunningJob, startExtraction } from "./js/job.js";
+import { wireFit } from "./js/fit.js";
 import { finishJob } from "./js/jobresult.js";
 import { updateMapsSummary } from "./js/maps.js";
 import { setDatasetHooks, wireDataset } from "./js/dataset.js";
@@ -182,6 +183,7 @@ async function init() {
   wireType();
   wireExtract();
   wireTable();
+  wireFit();
   window.addEventListener("pywebviewready", enableNative);
   enableNative();
   await connect();

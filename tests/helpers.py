@@ -4,6 +4,7 @@ back with liac-arff, and where Chromium is (browser and window tests).  Fixtures
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import arff
+import numpy as np
 import pytest
 import requests
 from radfeat.pipeline.run import extract as real_extract
@@ -129,3 +131,34 @@ def artifact(name: str) -> Path:
     """Path for a screenshot kept by the tests (tests/artifacts/ is git-ignored)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / name
+
+
+def synthetic_table(folder: Path, *, n_patients: int = 40, per_patient: int = 3, n_features: int = 12,
+                    signal: float = 4.0, seed: int = 0, shuffle: bool = False) -> tuple[Path, Path]:
+    """A plain radfeat table (level_1, filename, img_densefeatures_*) and a labels CSV (filename, label).
+
+    The label is the patient's; feature 0 carries ``signal`` times it (plus noise); the other features
+    are noise.  ``shuffle`` shuffles the labels across patients so that the shuffled labels agree with
+    the signal's for exactly half of each class (no association left, even by chance), so nothing can be learnt.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.array([i % 2 for i in range(n_patients)])
+    truth = labels
+    if shuffle:
+        truth = np.zeros_like(labels)
+        for cls in (0, 1):
+            members = rng.permutation(np.flatnonzero(labels == cls))
+            truth[members[: len(members) // 2]] = 1
+    table, lab = folder / "features.csv", folder / "labels.csv"
+    with open(table, "w", newline="") as ft, open(lab, "w", newline="") as fl:
+        wt, wl = csv.writer(ft), csv.writer(fl)
+        wt.writerow(["level_1", "filename", *(f"img_densefeatures_{j}" for j in range(n_features))])
+        wl.writerow(["filename", "effusion"])
+        for p in range(n_patients):
+            for k in range(per_patient):
+                x = rng.normal(size=n_features)
+                x[0] += signal * labels[p]
+                name = f"cxr_p{p}_{k}.jpg"
+                wt.writerow([f"p{p}", name, *(f"{v:.6g}" for v in x)])
+                wl.writerow([name, "yes" if truth[p] else "no"])
+    return table, lab

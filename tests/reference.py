@@ -23,8 +23,8 @@ def load_xrv_model(path: Path):
     return torch.load(path, map_location="cpu", weights_only=False).eval()
 
 
-def xrv_input(path: Path, mode: str = "xrv") -> np.ndarray:
-    """skimage read → xrv normalise → first channel → (crop + skimage resize | cv2 INTER_AREA)."""
+def xrv_input(path: Path, mode: str = "xrv", size: int = 224) -> np.ndarray:
+    """skimage read → xrv normalise → first channel → (crop + skimage resize | cv2 INTER_AREA) to ``size``."""
     import skimage.io
     from radfeat.xrv_compat import import_xrv
 
@@ -37,10 +37,25 @@ def xrv_input(path: Path, mode: str = "xrv") -> np.ndarray:
     if mode == "xrv":
         img = img[None, :, :]
         img = xrv.datasets.XRayCenterCrop()(img)
-        return xrv.datasets.XRayResizer(224)(img)
+        return xrv.datasets.XRayResizer(size)(img)
     import cv2
 
-    return cv2.resize(img, (224, 224), interpolation=cv2.INTER_AREA)[None, :, :]
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)[None, :, :]
+
+
+def randomise_batchnorm(model, seed: int) -> None:
+    """Non-trivial BatchNorm statistics and affine terms, so eval-mode numbers exercise them."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                n = mod.num_features
+                mod.running_mean.copy_(torch.rand(n, generator=gen) * 0.2 - 0.1)
+                mod.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+                mod.weight.copy_(torch.rand(n, generator=gen) * 0.5 + 0.5)
+                mod.bias.copy_(torch.rand(n, generator=gen) * 0.2 - 0.1)
 
 
 def xrv_outputs(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

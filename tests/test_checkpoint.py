@@ -96,7 +96,7 @@ def test_models_add_and_list(tmp_path, radfeat_home, tiny_checkpoint):
     table = run("models", "list").stdout
     assert "densenet121-res224-chex*" in table and "mine" in table
     rows = {r["name"]: r for r in json.loads(run("models", "list", "--json").stdout)}
-    assert len(rows) == 9 + len([n for n in rows if rows[n]["source"] == "user"])  # 7 DenseNets, ResNet, AE
+    assert len(rows) == 10 + len([n for n in rows if rows[n]["source"] == "user"])  # 7 DenseNets, ResNet, AE, PSPNet
     chex = rows["densenet121-res224-chex"]
     assert len(chex["trained_labels"]) == 11 and not chex["downloaded"] and not chex["exported"]
     assert rows["mine"]["downloaded"] and not rows["mine"]["exported"]

@@ -114,7 +114,7 @@ def test_list_types_over_rpc(meanbands, workspace, tiny_weights):
         answer = rpc("list_types")
     assert answer["default"] == "densenet"
     by_name = {t["name"]: t for t in answer["types"]}
-    assert [t["name"] for t in answer["types"]] == ["densenet", "encoder", "onnx", "fractal", "saliency", "meanbands"]
+    assert [t["name"] for t in answer["types"]] == ["densenet", "encoder", "onnx", "fractal", "saliency", "anatomy", "meanbands"]
     dense = by_name["densenet"]
     assert dense["uses_weights"] and dense["weights_kinds"] == ["densenet"]
     assert dense["default_weights"] == "densenet121-res224-chex" and dense["column_count"] == 1042
@@ -127,7 +127,7 @@ def test_list_types_over_rpc(meanbands, workspace, tiny_weights):
         "name": "max_box", "kind": "int", "default": 41, "min": 3, "max": 255, "choices": None}
     assert by_name["saliency"]["weights_kinds"] == ["densenet"] and not by_name["saliency"]["master_table"]
     methods = next(o for o in by_name["saliency"]["options"] if o["name"] == "saliency_methods")
-    assert methods["kind"] == "multichoice" and methods["choices"] == ["gradcam", "gradcampp", "eigencam"]
+    assert methods["kind"] == "multichoice" and methods["choices"] == ["gradcam", "gradcampp", "eigencam", "lime"]
     assert by_name["encoder"]["default_weights"] == "resnet50-res512-all"
     assert by_name["onnx"]["default_weights"] is None
     assert by_name["meanbands"]["options"][0]["name"] == "mean_bands"

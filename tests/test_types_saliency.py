@@ -191,7 +191,7 @@ def test_resume_and_medomics_mode(tmp_path, tiny_weights, data):
 @pytest.mark.parametrize(("changes", "field", "message"), [
     ({"pathologies": ["Infiltration"]}, "pathologies", "Unknown pathology 'Infiltration' for weights"),
     ({"pathologies": []}, "pathologies", "Choose at least one pathology to map"),
-    ({"saliency_methods": ["lime"]}, "saliency_methods", "Unknown saliency method 'lime'; choose from: gradcam"),
+    ({"saliency_methods": ["shap"]}, "saliency_methods", "Unknown saliency method 'shap'; choose from: gradcam"),
     ({"saliency_methods": []}, "saliency_methods", "Choose at least one saliency method"),
     ({"styles": ["sepia"]}, "styles", "Unknown map style 'sepia'; choose from: gray, colormap, overlay, multiply"),
     ({"weights": "101-elastic"}, "weights", "Saliency maps need a DenseNet weight set; '101-elastic' is"),

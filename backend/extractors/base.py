@@ -100,4 +100,6 @@ def make_extractor(opts: ExtractOptions, wset: Any, threads: int, log: Callable[
     kind = registry.get(opts.type)
     if kind is None:
         raise ValueError(f"unknown extraction type {opts.type!r}")
-    return kind.extractor(opts, wset, threads, log)
+    from radfeat.fit.apply import with_heads
+
+    return with_heads(kind.extractor(opts, wset, threads, log))

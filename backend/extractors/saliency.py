@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 from radfeat.errors import Problem
-from radfeat.extractors import registry
+from radfeat.extractors import lime_maps, registry
 from radfeat.extractors.base import BatchResult, Extractor
 from radfeat.extractors.densenet import DENSENET, densenet_provenance
 from radfeat.options import ExtractOptions
@@ -61,8 +61,8 @@ from radfeat.weights.session import OnnxSession
 
 LISTING_COLUMNS = ["pathology", "method", "style", "prediction", "path"]
 SALIENCY_SUBDIR = Path("DATA") / "saliency"
-METHODS = ("gradcam", "gradcampp", "eigencam")
-CLASS_METHODS = ("gradcam", "gradcampp")  # one map per pathology (eigencam: one per image)
+METHODS = ("gradcam", "gradcampp", "eigencam", "lime")
+CLASS_METHODS = ("gradcam", "gradcampp", "lime")  # one map per pathology (eigencam: one per image)
 STYLES = ("gray", "colormap", "overlay", "multiply")
 
 
@@ -213,6 +213,7 @@ class SaliencyExtractor(Extractor):
         self.styles = list(opts.styles)
         self.folder = (Path(opts.workspace).expanduser() / SALIENCY_SUBDIR / opts.output_path().stem).resolve()
         self.maps_written = 0
+        self.lime = lime_maps.settings(opts)
 
     def columns(self) -> list[str]:
         return list(LISTING_COLUMNS)
@@ -221,7 +222,8 @@ class SaliencyExtractor(Extractor):
         opts = self.opts
         return {"type": self.kind, "weights": self.wset.name, "weights_sha256": self.info.weights_sha256,
                 "preprocess": opts.preprocess, "pathologies": self.pathologies, "methods": self.methods,
-                "styles": self.styles, "folder": str(self.folder)}
+                "styles": self.styles, "folder": str(self.folder),
+                **({"lime": vars(self.lime)} if "lime" in self.methods else {})}
 
     def start_line(self) -> str:
         n_class = sum(m in CLASS_METHODS for m in self.methods)
@@ -233,12 +235,18 @@ class SaliencyExtractor(Extractor):
         pixels, maxval = read_gray(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
         return _Item(self.pre(pixels, maxval), display_image(pixels, maxval, self.opts.preprocess))
 
-    def maps(self, act: np.ndarray, feats: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
-        """``(method, pathology, normalised map)`` for one image (``act``: K × h × w, ``feats``: K)."""
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Calibrated predictions of preprocessed images ``N × S × S`` (LIME's classifier function)."""
+        return self.session.run(np.ascontiguousarray(batch[:, None], dtype=np.float32), ["predictions"])[0]
+
+    def maps(self, act: np.ndarray, feats: np.ndarray, x: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
+        """``(method, pathology, normalised map)`` for one image (``act``: K × h × w, ``feats``: K, ``x``: input)."""
         out: list[tuple[str, str, np.ndarray]] = []
         weight = self.weight[self.indices]
         for method in self.methods:
-            if method == "gradcam":
+            if method == "lime":
+                maps = lime_maps.lime_maps(x, self.predict, self.indices, self.lime)
+            elif method == "gradcam":
                 maps = cam_maps(act, weight)
             elif method == "gradcampp":
                 logits = feats.astype(np.float64) @ weight.T.astype(np.float64) + self.bias[self.indices]
@@ -261,7 +269,7 @@ class SaliencyExtractor(Extractor):
             height, width = item.image.shape
             where = self.folder.joinpath(*ref.levels, safe_name(ref.filename))
             rows = []
-            for method, pathology, cam in self.maps(act[n], feats[n]):
+            for method, pathology, cam in self.maps(act[n], feats[n], item.x):
                 big = upsample(cam, height, width)
                 stem = method if not pathology else f"{method}_{safe_name(pathology)}"
                 pred = float(preds[n, self.wset.labels.index(pathology)]) if pathology else None
@@ -304,7 +312,8 @@ class SaliencyExtractor(Extractor):
             "saliency": {"folder": str(self.folder), "methods": self.methods, "styles": self.styles,
                          "pathologies": self.pathologies, "maps_written": self.maps_written,
                          "normalisation": "min-max per map", "resize": "bilinear (cv2.resize)",
-                         "colormap": "jet"},
+                         "colormap": "jet", **({"lime": {**vars(self.lime), "explainer": "lime.lime_base.LimeBase"}}
+                                               if "lime" in self.methods else {})},
         }
 
 
@@ -329,6 +338,8 @@ def saliency_problems(opts: ExtractOptions, wset: Any) -> list[Problem]:
         message = _str_list_problem(getattr(opts, name), allowed, what)
         if message:
             problems.append(Problem(name, message))
+    if isinstance(opts.saliency_methods, list) and "lime" in opts.saliency_methods:
+        problems.extend(lime_maps.lime_problems(opts))
     paths = opts.pathologies
     if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
         problems.append(Problem("pathologies", "Pathologies must be a list of label names"))
@@ -367,6 +378,7 @@ SALIENCY = registry.register(registry.ExtractionType(
                         help="Grad-CAM and Grad-CAM++ give one map per pathology, Eigen-CAM one per image"),
         registry.Option("styles", "Map styles", "multichoice", list(STYLES), choices=STYLES,
                         help="PNG pictures of each map: grey, jet colormap, overlay on the image, image × map"),
+        *lime_maps.OPTIONS,
     ),
     check=saliency_problems,
 ))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # Text columns of the saliency listing (feature columns always start with the prefix and an underscore).
-LISTING_TEXT_COLUMNS = ("pathology", "method", "style", "path")
+LISTING_TEXT_COLUMNS = ("pathology", "method", "style", "path", "mask_path")
 FAMILY_NAMES = {"dense": "densefeatures", "predictions": "predictions"}  # --features word -> column family
 
 

@@ -4,6 +4,7 @@
 
 * :mod:`radfeat.server.methods_setup` — readiness in validation, depths, weights list, restarts;
 * :mod:`radfeat.server.methods_weights` — probe, download and import weights from the page;
+* :mod:`radfeat.server.methods_fit` — ``radfeat fit`` as a job, its validation and the fitted models;
 * :mod:`radfeat.server.methods_dataset` — the dataset view (table info, projection, values, images).
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 from radfeat.server.methods_dataset import DatasetMethods
+from radfeat.server.methods_fit import FitMethods
 from radfeat.server.methods_setup import SetupMethods
 from radfeat.server.methods_weights import WeightsMethods
 
@@ -38,7 +40,7 @@ or program can reach your data.</p>
 
 def install(app: Flask, state: Any) -> None:
     """Register the extra method groups on ``state.dispatcher`` and the styled 403 page on ``app``."""
-    for group in (SetupMethods(state.api), WeightsMethods(state.api), DatasetMethods(state.api)):
+    for group in (SetupMethods(state.api), WeightsMethods(state.api), DatasetMethods(state.api), FitMethods(state.api)):
         state.dispatcher.register_object(group, group.NAMES)
 
     @app.after_request

@@ -58,7 +58,20 @@ def _resolve_paths(opts: ExtractOptions, policy: PathPolicy) -> list[Problem]:
             setattr(owner, key, "")
             continue
         setattr(owner, key, str(policy.resolve(value)))
+    if isinstance(opts.head, list):  # heads are read: the workspace (DATA/models) or a chosen folder
+        opts.head = [_head_path(h, policy, problems) for h in opts.head]
     return problems
+
+
+def _head_path(head: Any, policy: PathPolicy, problems: list[Problem]) -> Any:
+    """A head file from the page, resolved; refused outside the workspace and the chosen folders."""
+    if not isinstance(head, str) or not head:
+        return head  # validation words the problem
+    try:
+        return str(policy.check_read(head))
+    except PathDenied:
+        problems.append(Problem("head", f"Head model must be in the workspace or a chosen folder: {head}"))
+        return head
 
 
 def _select_problems(opts: ExtractOptions, policy: PathPolicy) -> list[Problem]:

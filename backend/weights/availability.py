@@ -27,7 +27,7 @@ def available(wset: WeightSet) -> bool:
 def origin(wset: WeightSet) -> str:
     if wset.source == "catalog":
         return "catalog"
-    return "onnx" if wset.architecture == "onnx" else "user"
+    return "onnx" if wset.architecture in ("onnx", "segmentation-onnx") else "user"
 
 
 def _fits(wset: WeightSet, kind: registry.ExtractionType) -> bool:

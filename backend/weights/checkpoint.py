@@ -145,6 +145,8 @@ REQUIRED_KEYS = {
     "densenet": ("classifier.weight", "features.conv0.weight"),
     "resnet": ("conv1.weight", "layer4.0.conv1.weight", "fc.weight"),
     "resnet-ae": ("conv1.weight", "layer4.0.conv1.weight", "uplayer1.0.conv1.weight", "conv1_1.weight"),
+    "pspnet": ("convbnrelu1_1.cbr_unit.0.weight", "pyramid_pooling.path_module_list.0.cbr_unit.0.weight",
+               "classification.weight"),
 }
 
 

@@ -123,7 +123,7 @@ def onnx_path(wset: WeightSet, sha: str | None = None) -> Path:
 
 def needs_export(wset: WeightSet) -> bool:
     """False for a registered ONNX model: the file is already what ONNX Runtime runs."""
-    return wset.architecture != "onnx"
+    return wset.architecture not in ("onnx", "segmentation-onnx")  # registered ONNX models are their own export
 
 
 def is_exported(wset: WeightSet) -> bool:

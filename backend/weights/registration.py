@@ -122,8 +122,13 @@ def _add_encoder(name: str, source: Path, ckpt: Any, arch: str, log: Any) -> Wei
 
 def add_onnx(name: str, source: Path, *, input_size: int | None = None, channels: int | None = None,
              mean: list[float] | None = None, std: list[float] | None = None, scale: float = 255.0,
-             outputs: list[str] | None = None, crop: str = "none", pool: str = "none", log: Any = print) -> WeightSet:
-    """Register any ONNX image model with its preprocessing and the outputs to extract (radfeat.extractors.onnx_model)."""
+             outputs: list[str] | None = None, crop: str = "none", pool: str = "none", log: Any = print,
+             task: str = "features", labels: list[str] | None = None, activation: str = "sigmoid") -> WeightSet:
+    """Register any ONNX image model with its preprocessing and the outputs to extract (radfeat.extractors.onnx_model).
+
+    ``task="segmentation"``: the model's one output is per-class maps, measured by the ``anatomy`` type
+    (:func:`radfeat.weights.segmentation.segmentation_settings`; ``labels`` names the classes).
+    """
     import tempfile
 
     catalog = Catalog()
@@ -134,11 +139,20 @@ def add_onnx(name: str, source: Path, *, input_size: int | None = None, channels
     with tempfile.TemporaryDirectory(prefix="radfeat-onnx-") as work:
         stored, size, extra = inspect_model(source, input_size=input_size, channels=channels, mean=mean, std=std,
                                             scale=scale, outputs=outputs, crop=crop, pool=pool, workdir=Path(work))
+        if task == "segmentation":
+            from radfeat.weights.segmentation import segmentation_settings
+
+            extra.update(segmentation_settings(stored, extra, size, labels, activation))
+        elif task != "features":
+            from radfeat.extractors.onnx_model import OnnxModelError
+
+            raise OnnxModelError("--task must be features or segmentation")
         extra["source_file"] = source.name
         extra["source_sha256"] = sha256_file(source)
         entry = WeightSet(
-            name=name, file=f"user-{name}.onnx", labels=(), sha256=sha256_file(stored), size=stored.stat().st_size,
-            input_size=size, architecture="onnx", description=f"User ONNX model from {source.name}",
+            name=name, file=f"user-{name}.onnx", sha256=sha256_file(stored), size=stored.stat().st_size,
+            input_size=size, architecture="segmentation-onnx" if task == "segmentation" else "onnx", labels=tuple(extra.get("labels", ())),
+            description=f"User ONNX {'segmentation ' if task == 'segmentation' else ''}model from {source.name}",
             source="user", extra=extra,
         )
         with atomic_path(entry.path) as tmp:
