@@ -86,8 +86,8 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(other)
 
 
-def test_models_add_and_list(tmp_path, radfeat_home, tiny_checkpoint):
-    env = os.environ.copy()
+def test_models_add_and_list(tmp_path, tiny_checkpoint):
+    env = {**os.environ, "RADFEAT_HOME": str(tmp_path / "home")}  # its own home: 'mine' must not become others' default
     run = lambda *a: subprocess.run([sys.executable, "-m", "radfeat", *a], capture_output=True, text=True,  # noqa: E731
                                     env=env, timeout=120)
     proc = run("models", "add", "mine", str(tiny_checkpoint))
