@@ -273,20 +273,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return run_demo(Path(a.dir), weights=a.weights, n_patients=a.patients)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="radfeat", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"radfeat {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-
-    p = sub.add_parser("extract", help="extract features from a folder of patient folders")
-    _add_extract_args(p)
-    p.set_defaults(func=cmd_extract)
-
-    from radfeat.fit.cli import add_parser as add_fit_parser
-
-    add_fit_parser(sub)
-
+def _add_models_parser(sub: argparse._SubParsersAction) -> None:
+    """``radfeat models list|fetch|add|export|add-onnx|import``."""
     m = sub.add_parser("models", help="list, fetch, add or export weight sets")
     msub = m.add_subparsers(dest="models_cmd", required=True)
     ml = msub.add_parser("list")
@@ -319,6 +307,24 @@ def build_parser() -> argparse.ArgumentParser:
     mi = msub.add_parser("import", help="register the catalog weight files (and ONNX exports) found in a folder")
     mi.add_argument("folder")
     m.set_defaults(func=cmd_models)
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="radfeat", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"radfeat {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("extract", help="extract features from a folder of patient folders")
+    _add_extract_args(p)
+    p.set_defaults(func=cmd_extract)
+
+    from radfeat.fit.cli import add_parser as add_fit_parser
+
+    add_fit_parser(sub)
+
+    _add_models_parser(sub)
 
     d = sub.add_parser("demo", help="make a small synthetic dataset and extract it")
     d.add_argument("--dir", default="radfeat-demo")

@@ -43,6 +43,7 @@ have one cluster and are not labelled.  Blocks run on a thread pool (numpy and t
 the GIL); all accumulators are integers, so results do not depend on the number of threads.
 """
 
+# Over 400 lines on purpose: the module docstring is the features' definition, kept beside the code.
 from __future__ import annotations
 
 import math

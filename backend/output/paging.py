@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from radfeat.output.tabular import table_shape
 
 _UNESCAPE = {"n": "\n", "r": "\r", "t": "\t"}  # any other escaped character stands for itself
 
@@ -106,8 +107,6 @@ def read_page(path: str | Path, offset: int = 0, limit: int = 50) -> dict[str, A
         columns, rows, total = read_arff(path, offset, limit)
         return {"columns": columns, "rows": [[_jsonable(v) for v in row] for row in rows], "total": int(total),
                 "offset": offset}
-    from radfeat.output.tabular import table_shape
-
     if path.suffix == ".parquet":
         table = _parquet_rows(path, offset, limit)
         total = table_shape(path).total

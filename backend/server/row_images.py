@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from radfeat.errors import ImageError
+from radfeat.options import MasterTableOptions, master_date_column, master_patient_column
 from radfeat.output.dates import read_dates
 from radfeat.output.master import patient_id_int
 from radfeat.output.tabular import iter_columns
+from radfeat.pipeline.dicom import DATE_TAGS, PATIENT_TAG, header_datetime, is_dicom, read_tags
 from radfeat.pipeline.discovery import discover, is_image_file
 
 
@@ -86,12 +89,6 @@ def _master_image(table: Path, root: Path, depth: int, master: dict[str, Any], r
 def _dicom_master_image(table: Path, root: Path, depth: int, master: dict[str, Any], row: int) -> Path:
     """A master row whose date (and perhaps patient) came from DICOM headers: the image whose header gives them."""
     from dataclasses import fields
-
-    from radfeat.errors import ImageError
-    from radfeat.options import MasterTableOptions, master_date_column, master_patient_column
-    from radfeat.output.master import patient_id_int
-    from radfeat.pipeline.dicom import DATE_TAGS, PATIENT_TAG, header_datetime, is_dicom, read_tags
-    from radfeat.pipeline.discovery import discover
 
     mt = MasterTableOptions(**{f.name: master[f.name] for f in fields(MasterTableOptions) if f.name in master})
     seen = _row_values(table, [master_patient_column(mt), master_date_column(mt)], row)
