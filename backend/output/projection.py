@@ -198,8 +198,10 @@ def fit_pca(path: str | Path, columns: Sequence[str], k: int = 2, rows: _Rows | 
     total = np.zeros(d, dtype=np.float64)
     gram = np.zeros((d, d), dtype=np.float64)
     n = 0
-    whole = rows is not None and Path(path).suffix != ".parquet" and \
-        table_shape(path).total * d * 4 <= rows.limit  # text parsed at once: its values are kept anyway
+    expected = table_shape(path).total * d * 4  # bytes of float32 rows
+    if rows is not None and expected > rows.limit:
+        rows.limit = 0  # too large to keep in memory: straight to the file, not after 1 GiB
+    whole = rows is not None and Path(path).suffix != ".parquet" and expected <= rows.limit  # kept anyway
     with threadpool_limits(limits=1, user_api="blas"):  # the reading thread has the other core
         for block in _prefetched(_chunks(Path(path), columns, whole)):
             if shift is None:
