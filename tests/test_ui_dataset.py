@@ -64,6 +64,7 @@ def test_dataset_view_on_100000_rows(page, workspace, tiny_weights):
     artifact("dataset_view_timing.json").write_text(json.dumps(timing, indent=1))
     assert seconds < 300  # generous: the numbers above are the record
     expect(pg.locator("#dataset-status")).to_contain_text("PCA map of 100000 rows")
+    expect(pg.locator("#scatter-wrap")).not_to_have_attribute("aria-busy", "true")  # busy only while loading
     expect(pg.locator("#dataset-status")).to_contain_text("explain")
 
     # outliers are outlined and listed; a listed one opens its row

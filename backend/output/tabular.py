@@ -20,6 +20,7 @@ import pyarrow.csv as pacsv
 from radfeat.output.columns import is_text_column
 
 BLOCK_BYTES = 8 << 20  # Arrow CSV block: ~400 rows of 1 024 features (larger blocks cost memory, not time)
+WHOLE_BLOCK_BYTES = 32 << 20  # a whole-table CSV read: ~1 600 rows of 1 024 features per batch
 MAX_GROUP_ROWS = 65_536  # Parquet row groups up to this size are read whole
 
 
@@ -80,13 +81,29 @@ def _arrow_type(name: str, numeric: bool) -> pa.DataType:
 
 
 def iter_columns(path: str | Path, columns: Sequence[str], numeric: bool = True,
-                 batch_rows: int = 8192) -> Iterator[pa.RecordBatch]:
-    """Record batches of ``columns`` only, in file order (numbers as float32 when ``numeric``)."""
+                 batch_rows: int = 8192, whole: bool = False) -> Iterator[pa.RecordBatch]:
+    """Record batches of ``columns`` only, in file order (numbers as float32 when ``numeric``).
+
+    ``whole``: a CSV is parsed in one multithreaded read (about a quarter less CPU than the streaming
+    reader) and its batches handed out and let go one by one: memory holds the chosen columns of the
+    whole table, so the caller asks for it only when they fit its bound."""
     path = Path(path)
     columns = list(columns)
     if path.suffix == ".parquet":
         yield from _parquet_batches(path, columns, numeric, batch_rows)
         return
+    read, parse, conv = _csv_options(path, columns, numeric)
+    if not whole:
+        yield from pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=conv)
+        return
+    read.block_size = WHOLE_BLOCK_BYTES
+    batches = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=conv).to_batches()
+    batches.reverse()
+    while batches:
+        yield batches.pop()
+
+
+def _csv_options(path: Path, columns: list[str], numeric: bool) -> tuple:
     types = {c: _arrow_type(c, numeric) for c in columns}
     read = pacsv.ReadOptions(block_size=BLOCK_BYTES)
     parse = pacsv.ParseOptions()
@@ -97,7 +114,7 @@ def iter_columns(path: str | Path, columns: Sequence[str], numeric: bool = True,
         read = pacsv.ReadOptions(block_size=BLOCK_BYTES, skip_rows=shape.data_line,
                                  column_names=list(shape.columns))
         parse = pacsv.ParseOptions(quote_char="'", escape_char="\\", double_quote=False, ignore_empty_lines=True)
-    yield from pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=conv)
+    return read, parse, conv
 
 
 def _parquet_batches(path: Path, columns: list[str], numeric: bool, batch_rows: int) -> Iterator[pa.RecordBatch]:

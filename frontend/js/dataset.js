@@ -67,7 +67,18 @@ function fillChoices(info, weightsName) {
   hist.replaceChildren(...numeric.map((c) => el("option", { value: c, text: labelOf(c, weightsName) })));
 }
 
+/** The map, with the plot marked busy (aria-busy, progress cursor) until its points are in. */
 async function loadPoints(seq) {
+  const wrap = $("scatter-wrap");
+  wrap.setAttribute("aria-busy", "true");
+  try {
+    await fetchPoints(seq);
+  } finally {
+    if (seq === ds.seq) wrap.removeAttribute("aria-busy");
+  }
+}
+
+async function fetchPoints(seq) {
   const path = ds.path;
   const method = $("proj-method").value;
   const status = $("dataset-status");
