@@ -14,9 +14,17 @@ from radfeat.options import ExtractOptions
 from radfeat.pipeline.run import extract
 
 
+def _shards(workspace: str) -> int:
+    """Finished shards of the default output (manifests, less the state file)."""
+    from pathlib import Path
+
+    folder = Path(workspace) / "DATA" / "extracted_features" / "image_extracted_features.csv.ray-shards"
+    return max(0, len(list(folder.glob("*.json"))) - 1)
+
+
 def rpc_job(workspace: str, options: dict) -> dict:
     """Start ``options`` as a job of the real backend (in this process), cancel it once some images are done,
-    start it again and follow ``job_status`` to the end; returns both runs' final status and what was seen."""
+    start it again (cancelled once a shard is written) and follow ``job_status`` to the end; returns both runs' final status and what was seen."""
     import time
 
     from radfeat.server.app import BackgroundServer
@@ -31,7 +39,7 @@ def rpc_job(workspace: str, options: dict) -> dict:
             while True:
                 st = rpc.call("job_status", job_id=job["job_id"])
                 seen.append([st["state"], st["stage"], st["done"], st["total"]])
-                if cancel and st["done"] >= 8 and not st["cancel_requested"]:
+                if cancel and not st["cancel_requested"] and _shards(workspace) >= 1:
                     rpc.call("cancel_job", job_id=job["job_id"])
                 if st["state"] in ("done", "failed", "cancelled"):
                     break
