@@ -321,6 +321,8 @@ def _engine_problems(opts: ExtractOptions, kind: ExtractionType | None) -> list[
     problems = [Problem("engine", msg) for msg in (ray_missing(),) if msg]
     if kind is not None and kind.no_ray_engine:
         problems.append(Problem("engine", kind.no_ray_engine))
+    if opts.head:  # a head holds its own ONNX Runtime session, which the Ray workers do not rebuild yet
+        problems.append(Problem("engine", "Fitted heads (--head) run on the local engine only"))
     msg = address_problem(opts.ray_address)
     if msg:
         problems.append(Problem("ray_address", msg))
