@@ -201,6 +201,9 @@ def release() -> None:
         ray.shutdown()
     if session:  # worker logs may name patients' files: they go with the run
         shutil.rmtree(session, ignore_errors=True)
+        latest = Path(session).parent / "session_latest"
+        if latest.is_symlink() and not latest.exists():
+            latest.unlink()
 
 
 def describe(ray: Any, address: str) -> Cluster:
