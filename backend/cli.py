@@ -59,6 +59,9 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_lenient_int, default=16)
     p.add_argument("--threads", type=_lenient_int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a partial result exists")
+    p.add_argument("--engine", default="local", help="local (this machine, default) or ray (a Ray cluster)")
+    p.add_argument("--ray-address", default=None,
+                   help="ray engine: auto, HOST:PORT or ray://HOST:10001 (default: a private Ray on this machine)")
     _add_type_args(p.add_argument_group("extraction type"))
     d = p.add_argument_group("DICOM")
     d.add_argument("--dicom-tags", default=None, metavar="TAGS",
@@ -145,6 +148,7 @@ def options_from_args(a: argparse.Namespace) -> ExtractOptions:
         dicom_tags=None if a.dicom_tags is None else _split(a.dicom_tags),
         views=None if a.views is None else _split(a.views), dicom_voi_lut=a.dicom_voi_lut,
         head=None if not a.head else [str(Path(h).expanduser().resolve()) for h in a.head],
+        engine=a.engine, ray_address=a.ray_address,
     )
 
 
@@ -179,7 +183,8 @@ def cmd_extract(a: argparse.Namespace) -> int:
         summary = extract(opts, progress=on_progress, log=log)
     except KeyboardInterrupt:
         out = opts.output_path()
-        return _fail(f"interrupted; finished rows are kept in {out.name}.partial — run the same command to resume",
+        kept = f"{out.name}.ray-shards/" if opts.engine == "ray" else f"{out.name}.partial"
+        return _fail(f"interrupted; finished rows are kept in {kept} — run the same command to resume",
                      EXIT_INTERRUPTED)
     finally:
         if bar is not None:

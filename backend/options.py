@@ -26,6 +26,7 @@ PREPROCESS_MODES = ("xrv", "medomics")
 DEVICES = ("auto", "cpu", "cuda")
 FORMATS = ("csv", "parquet", "arff")
 PRECISIONS = ("fp32", "int8")
+ENGINES = ("local", "ray")  # ray: the same extraction on a Ray cluster (radfeat.pipeline.ray_engine)
 DEFAULT_PREFIX = "img"
 DEFAULT_FILENAME = "image_extracted_features.csv"
 OUTPUT_SUBDIR = Path("DATA") / "extracted_features"
@@ -80,6 +81,8 @@ class ExtractOptions:
     views: list[str] | None = None  # keep only images whose ViewPosition is one of these
     dicom_voi_lut: bool = False  # read_xray_dcm(voi_lut=True)
     head: list[str] | None = None  # ONNX heads made by ``radfeat fit``: their scores become columns
+    engine: str = "local"  # "local" (this machine) or "ray" (a Ray cluster; see radfeat.pipeline.ray_engine)
+    ray_address: str | None = None  # ray engine: None = a private Ray on this machine; "auto", HOST:PORT, ray://…
     type: str = ""  # the extraction type; left out, the registry's default type
     type_options: dict[str, Any] = field(default_factory=dict)
 
@@ -213,6 +216,7 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
         from radfeat.fit.apply import head_problems
 
         problems.extend(head_problems(opts.head, kind))
+    problems.extend(_engine_problems(opts, kind))
     if opts.master_table is not None:
         if kind is not None and kind.no_master_table:
             problems.append(Problem("master_table", kind.no_master_table))
@@ -291,7 +295,7 @@ def _common_problems(opts: ExtractOptions, kind: ExtractionType | None) -> list[
         add("preprocess", f"Preprocessing must be one of: {', '.join(PREPROCESS_MODES)}")
     if opts.device not in DEVICES:
         add("device", f"Device must be one of: {', '.join(DEVICES)}")
-    else:
+    elif opts.engine != "ray":  # on a Ray cluster the workers' devices count (checked once connected)
         add("device", device_problem(opts.device))
     if opts.precision not in PRECISIONS:
         add("precision", f"Precision must be one of: {', '.join(PRECISIONS)}")
@@ -301,6 +305,27 @@ def _common_problems(opts: ExtractOptions, kind: ExtractionType | None) -> list[
         add("batch_size", "Batch size must be a whole number between 1 and 1024")
     if opts.threads is not None and (not is_int(opts.threads) or opts.threads < 1):
         add("threads", "Threads must be a whole number of at least 1")
+    return problems
+
+
+def _engine_problems(opts: ExtractOptions, kind: ExtractionType | None) -> list[Problem]:
+    """``engine`` and ``ray_address`` (see :mod:`radfeat.pipeline.ray_engine`)."""
+    if opts.engine not in ENGINES:
+        return [Problem("engine", f"Engine must be one of: {', '.join(ENGINES)}")]
+    if opts.engine == "local":
+        if opts.ray_address:
+            return [Problem("ray_address", "A Ray address needs the Ray engine (--engine ray)")]
+        return []
+    from radfeat.pipeline.ray_cluster import address_problem, ray_missing
+
+    problems = [Problem("engine", msg) for msg in (ray_missing(),) if msg]
+    if kind is not None and kind.no_ray_engine:
+        problems.append(Problem("engine", kind.no_ray_engine))
+    if opts.head:  # a head holds its own ONNX Runtime session, which the Ray workers do not rebuild yet
+        problems.append(Problem("engine", "Fitted heads (--head) run on the local engine only"))
+    msg = address_problem(opts.ray_address)
+    if msg:
+        problems.append(Problem("ray_address", msg))
     return problems
 
 

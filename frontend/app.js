@@ -106,6 +106,8 @@ function wireExtract() {
     scheduleValidate();
   });
   $("batch-size").addEventListener("input", scheduleValidate);
+  $("engine").addEventListener("change", scheduleValidate);
+  $("ray-address").addEventListener("input", scheduleValidate);
   $("device").addEventListener("change", scheduleValidate);
   $("extract-btn").addEventListener("click", startExtraction);
   $("cancel-btn").addEventListener("click", cancelJob);

@@ -98,6 +98,7 @@ class ExtractionType:
     int8: bool = False  # offers --precision int8
     preprocess: bool = False  # honours --preprocess xrv|medomics
     no_master_table: str | None = None  # why a master table is refused (None: it is offered)
+    no_ray_engine: str | None = None  # why --engine ray is refused (None: it runs on a Ray cluster too)
     check: Callable[[ExtractOptions, WeightSet | None], list[Problem]] | None = field(default=None, compare=False)
 
     @property

@@ -371,6 +371,7 @@ SALIENCY = registry.register(registry.ExtractionType(
     catalog_default=True,
     preprocess=True,
     no_master_table="Master table is not available for saliency maps (the result lists image files)",
+    no_ray_engine="Saliency maps run on the local engine only (they write image files)",
     options=(
         registry.Option("pathologies", "Pathologies to map", "multichoice", None,
                         help="labels to map, comma-separated (default: all the weight set was trained for)"),

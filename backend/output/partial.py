@@ -94,10 +94,7 @@ class PartialTable:
         self._write(refs, "".join(",".join(row) + "\n" for row in zip(*cells, strict=True)).encode("utf-8"))
 
     def _key_columns(self, refs: Sequence[ImageRef]) -> list[list[str]]:
-        cols = [[r.levels[i] for r in refs] for i in range(self.n_keys - 1)]
-        cols.append([r.filename for r in refs])
-        cols.extend([r.tags[j] for r in refs] for j in range(len(refs[0].tags)))  # DICOM tag cells
-        return cols
+        return key_columns(self.n_keys, refs)
 
     def _write(self, refs: Sequence[ImageRef], data: bytes) -> None:
         self._fh.write(data)
@@ -122,6 +119,14 @@ def _open_nofollow(path: Path, flags: int):
     """A binary file object for ``path`` opened without following a symbolic link at its name."""
     fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), 0o644)
     return os.fdopen(fd, "ab" if flags & os.O_APPEND else "wb")
+
+
+def key_columns(n_keys: int, refs: Sequence[ImageRef]) -> list[list[str]]:
+    """The text cells of these rows: ``n_keys - 1`` levels, the file name, then any DICOM tag cells."""
+    cols = [[r.levels[i] for r in refs] for i in range(n_keys - 1)]
+    cols.append([r.filename for r in refs])
+    cols.extend([r.tags[j] for r in refs] for j in range(len(refs[0].tags)))  # DICOM tag cells
+    return cols
 
 
 def csv_rows(text_columns: Sequence[Sequence[str]], blocks: Sequence[np.ndarray]) -> bytes:

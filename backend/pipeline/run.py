@@ -38,8 +38,8 @@ from radfeat.options import (
     master_patient_column,
     resolve_weights,
 )
-from radfeat.output.columns import level_columns, sidecar
-from radfeat.output.formats import finalize_plain, publish, write_errors, write_json
+from radfeat.output.columns import is_text_column, level_columns, sidecar
+from radfeat.output.formats import publish, write_errors, write_json
 from radfeat.output.master import build_master
 from radfeat.output.partial import PartialTable
 from radfeat.pipeline.depths import no_images_message, report_other_depths
@@ -125,21 +125,15 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     report = progress or (lambda p: None)
     cancel = cancel or threading.Event()
     check(opts)
-    t_start = time.perf_counter()
-    wset = resolve_weights(opts)
-    root = Path(opts.input).expanduser().resolve()
-    found = _discover(opts, root, report, log)
-    threads = opts.threads or default_threads()
-    headers = scan_headers(found.images, opts, max(1, min(threads, 8)))
-    ex = make_extractor(opts, wset, threads, log)
-    report(Progress("preparing model", total=len(found.images), message=ex.describe()))
-    ex.prepare()
+    if opts.engine == "ray":
+        from radfeat.pipeline.ray_engine import extract_ray
 
-    output = opts.output_path()
-    columns = level_columns(opts.depth) + ["filename"] + list(opts.dicom_tags or []) + ex.columns()
-    fingerprint = {"input": str(root), "depth": opts.depth, "select": sorted(opts.select) if opts.select else None,
-                   **ex.fingerprint(), **_dicom_fingerprint(opts)}
-    partial = PartialTable(output, columns, fingerprint, resume=opts.resume, log=log, options=opts.to_dict())
+        return extract_ray(opts, report, cancel, log)
+    t_start = time.perf_counter()
+    setup = prepare_run(opts, report, log)
+    ex, found, headers, threads, output = setup.ex, setup.found, setup.headers, setup.threads, setup.output
+    partial = PartialTable(output, setup.columns, setup.fingerprint, resume=opts.resume, log=log,
+                           options=opts.to_dict())
     todo = [ref for ref in headers.refs if ref.key not in partial.done]  # refs carry their DICOM tag cells
     run = _start(opts, found, headers, todo, report, log)
     log(f"{run.total} image(s) found, {run.resumed} already done; {ex.start_line()}")
@@ -156,13 +150,50 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
         run.progress("cancelled")
         return summary
     run.progress("writing", message=f"Writing {output.name}")
-    _publish(opts, ex, partial, output, summary, headers, log)
+    partial.close()
+    publish_table(opts, ex, partial.path, partial.columns, output, summary, headers, log)
+    partial.discard()
     ex.finish(summary)
     summary.seconds = time.perf_counter() - t_start
     write_json(Path(summary.provenance_path), provenance(opts, ex, summary, threads))
     run.progress("done", images_per_s=summary.images_per_s, eta_s=0.0, message=f"Wrote {output}")
     log(f"Wrote {output}: {partial.rows} row(s), {summary.failed} failed, {summary.images_per_s:.1f} images/s")
     return summary
+
+
+@dataclass
+class RunSetup:
+    """What both engines (local, Ray) settle before the first image."""
+
+    found: Discovery
+    headers: HeaderPass  # ``headers.refs``: the images to process, with their DICOM tag cells
+    output: Path
+    threads: int
+    ex: Extractor
+    columns: list[str]
+    fingerprint: dict[str, Any]  # what a partial result must share to be resumed
+
+
+def prepare_run(opts: ExtractOptions, report: Callable[[Progress], None], log: Callable[[str], None], *,
+                on_driver: bool = False) -> RunSetup:
+    """Discovery, DICOM headers, the extractor (weights, export, session), columns and fingerprint.
+
+    ``on_driver``: the Ray engine's driver prepares the extractor on its CPU with one thread (the workers
+    open their own sessions on their devices); the extractor's ``opts`` are then the run's own again.
+    """
+    wset = resolve_weights(opts)
+    root = Path(opts.input).expanduser().resolve()
+    found = _discover(opts, root, report, log)
+    threads = opts.threads or default_threads()
+    headers = scan_headers(found.images, opts, max(1, min(threads, 8)))
+    ex = make_extractor(replace(opts, device="cpu") if on_driver else opts, wset, 1 if on_driver else threads, log)
+    report(Progress("preparing model", total=len(found.images), message=ex.describe()))
+    ex.prepare()
+    ex.opts = opts
+    columns = level_columns(opts.depth) + ["filename"] + list(opts.dicom_tags or []) + ex.columns()
+    fingerprint = {"input": str(root), "depth": opts.depth, "select": sorted(opts.select) if opts.select else None,
+                   **ex.fingerprint(), **_dicom_fingerprint(opts)}
+    return RunSetup(found, headers, opts.output_path(), threads, ex, columns, fingerprint)
 
 
 def _discover(opts: ExtractOptions, root: Path, report: Callable[[Progress], None],
@@ -261,17 +292,18 @@ def _summary(output: Path, ex: Extractor, run: _Run, partial: PartialTable, *, c
     )
 
 
-def _publish(opts: ExtractOptions, ex: Extractor, partial: PartialTable, output: Path, summary: Summary,
-             headers: HeaderPass, log: Callable[[str], None]) -> None:
-    """The finished partial becomes the table in its format (or the master table), atomically."""
+def publish_table(opts: ExtractOptions, ex: Extractor, src: Path, columns: list[str], output: Path,
+                  summary: Summary, headers: HeaderPass, log: Callable[[str], None]) -> None:
+    """The finished rows ``src`` (the partial CSV) become the table in its format (or the master table),
+    atomically.  Shared by the local and Ray engines."""
     if opts.master_table is None:
-        finalize_plain(partial, output, opts.format, pa.float64() if ex.float64 else None)
-        partial.discard()
+        publish(src, output, opts.format, [c for c in columns if is_text_column(c)],
+                pa.float64() if ex.float64 else None)
         return
     mt = opts.master_table
     target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
     listing = sidecar(output, ".unmatched.csv")
-    mreport = build_master(partial.path, target, mt, opts.depth, listing_path=listing, headers=headers)
+    mreport = build_master(src, target, mt, opts.depth, listing_path=listing, headers=headers)
     patient = master_patient_column(mt)
     numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
     publish(target, output, opts.format, [master_date_column(mt)] + ([] if numeric_ids else [patient]),
@@ -280,7 +312,6 @@ def _publish(opts: ExtractOptions, ex: Extractor, partial: PartialTable, output:
         target.unlink(missing_ok=True)
     summary.master_table = mreport.to_json()
     summary.master = mreport.brief(listing)
-    partial.discard()
     log("Master table: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in mreport.to_json().items()))
 
 

@@ -55,8 +55,10 @@ class OnnxSession:
     ``run(batch, outputs)`` feeds the model's one input and returns the named outputs in order.
     """
 
-    def __init__(self, onnx_path: Path, device: str = "auto", threads: int | None = None,
+    def __init__(self, onnx_path: Path | bytes, device: str = "auto", threads: int | None = None,
                  log: Callable[[str], None] = print) -> None:
+        """``onnx_path``: the model file, or its bytes (a Ray worker receives the model that way)."""
+        self.model_path = None if isinstance(onnx_path, bytes) else Path(onnx_path)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or default_threads()
@@ -66,7 +68,8 @@ class OnnxSession:
         # no busy-waiting between kernels: the decode threads need those cycles on small machines
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = choose_providers(device)
-        self._session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
+        self._session = ort.InferenceSession(onnx_path if isinstance(onnx_path, bytes) else str(onnx_path), opts,
+                                             providers=providers)
         active = self._session.get_providers()
         self.provider = active[0]
         if device == "cuda" and self.provider != "CUDAExecutionProvider":

@@ -7,7 +7,7 @@ import { FORMATS, currentType, selectType, suggestedFilename } from "./types.js"
 
 const STORE_PREFIX = "radfeat.page.options.v2";
 const PERSISTED = ["input-root", "depth", "prefix", "filename", "format", "device", "batch-size", "preprocess", "precision",
-  "dicom-tags", "views"];
+  "dicom-tags", "views", "engine", "ray-address"];
 let storeKey = STORE_PREFIX;
 
 /** Settings belong to a workspace: the backend keeps them per workspace (the page's own storage is per port, and

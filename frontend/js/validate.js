@@ -33,6 +33,10 @@ export function collectOptions() {
   if (typeUses("prefix")) opts.prefix = $("prefix").value.trim();
   if (typeUses("device")) opts.device = $("device").value;
   if (typeUses("batch_size")) opts.batch_size = intOrRaw($("batch-size").value);
+  if ($("engine").value !== "local") { // the Ray engine (radfeat.pipeline.ray_engine); the CLI's --engine, --ray-address
+    opts.engine = $("engine").value;
+    if ($("ray-address").value.trim()) opts.ray_address = $("ray-address").value.trim();
+  }
   if (typeUses("master_table") && masterOn()) {
     const fromDicom = $("dates-from-dicom").checked; // dates from the headers: no dates CSV
     opts.master_table = {
@@ -71,6 +75,8 @@ const FIELDS = {
   preprocess: ["preprocess", "Preprocessing"],
   precision: ["precision", "Precision"],
   batch_size: ["batch-size", "Batch size"],
+  engine: ["engine", "Engine"],
+  ray_address: ["ray-address", "Ray address"],
   dicom_tags: ["dicom-tags", "DICOM header columns"],
   views: ["views", "DICOM views"],
   dicom_voi_lut: ["dicom-voi-lut", "DICOM VOI LUT"],

@@ -1,0 +1,140 @@
+"""Shards: the Ray engine's resumable partial result, assembled in discovery order at the end.
+
+The images, in discovery order, are cut into shards of ``size`` consecutive images.  When every image of
+a shard has its result, the shard's rows (the partial table's own text, in discovery order) are written to
+``<output>.ray-shards/<k>.csv`` and then its manifest ``<k>.json`` (the hash of its image keys, byte
+count, counts, failures), each atomically; a shard counts as finished only when both agree.  A run with
+the same options keeps finished shards and computes the others; a shard with failed images is computed
+again (a file missing on a worker may be there next time).  ``state.json`` holds the options
+fingerprint: other options start over.  The final table is the header followed by the shards in order —
+the same bytes as the local engine's partial table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from radfeat.output.atomic import atomic_open, write_text_atomic
+from radfeat.pipeline.discovery import ImageRef
+
+_STATE = "state.json"
+
+
+def _keys_hash(refs: Sequence[ImageRef]) -> str:
+    return hashlib.sha256("\n".join(r.key for r in refs).encode("utf-8")).hexdigest()
+
+
+class ShardStore:
+    def __init__(self, output: Path, images: Sequence[ImageRef], size: int, columns: list[str],
+                 fingerprint: dict[str, Any], resume: bool, log: Callable[[str], None]) -> None:
+        self.dir = output.with_name(output.name + ".ray-shards")
+        self.images = images
+        self.size = size
+        self.columns = columns
+        self.count = (len(images) + size - 1) // size
+        self.pending: dict[int, dict[int, tuple[str, str]]] = {}
+        self.errors: dict[int, list[tuple[str, str]]] = {}
+        self.ok: dict[int, int] = {}
+        state = {"fingerprint": fingerprint, "columns": columns, "shard_size": size}
+        if self.dir.is_symlink() or (self.dir.exists() and not self.dir.is_dir()):
+            from radfeat.errors import RadfeatError
+
+            raise RadfeatError(f"{self.dir} is not a folder radfeat made; remove it and run again")
+        if resume and self._state_matches(state):
+            self._keep_finished()
+            if self.ok:
+                log(f"Resuming: {self.images_done()} image(s) already in {len(self.ok)} shard(s) of {self.dir.name}")
+        else:
+            if self.dir.exists():
+                log(f"Starting over: {self.dir.name} came from different options")
+                self._clear()
+            self.dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.dir / _STATE, json.dumps(state, indent=1))
+
+    # -- resume ------------------------------------------------------------------------------------------
+    def _state_matches(self, state: dict[str, Any]) -> bool:
+        try:
+            return json.loads((self.dir / _STATE).read_text()) == json.loads(json.dumps(state))
+        except (OSError, ValueError):
+            return False
+
+    def _clear(self) -> None:
+        """Remove what an earlier run left (only our own file names)."""
+        for p in self.dir.iterdir():
+            if p.is_file() and not p.is_symlink() and (p.name == _STATE or p.stem.isdigit()):
+                p.unlink()
+
+    def _keep_finished(self) -> None:
+        for k in range(self.count):
+            try:
+                meta = json.loads((self.dir / f"{k}.json").read_text())
+                size = (self.dir / f"{k}.csv").stat().st_size
+            except (OSError, ValueError):
+                continue
+            if meta.get("keys") == _keys_hash(self.refs(k)) and meta.get("bytes") == size and not meta.get("errors"):
+                self.ok[k] = int(meta["ok"])
+                self.errors[k] = []
+
+    def refs(self, k: int) -> Sequence[ImageRef]:
+        return self.images[k * self.size:(k + 1) * self.size]
+
+    def todo(self) -> list[int]:
+        """Positions (in discovery order) of the images still to compute."""
+        return [pos for k in range(self.count) if k not in self.ok
+                for pos in range(k * self.size, min((k + 1) * self.size, len(self.images)))]
+
+    def images_done(self) -> int:
+        return sum(len(self.refs(k)) for k in self.ok)
+
+    # -- results -----------------------------------------------------------------------------------------
+    def add(self, pos: int, text: str, error: str) -> bool:
+        """Record one image's rows (``text``) or failure; write its shard when complete.  False: a repeat."""
+        k = pos // self.size
+        if k in self.ok:
+            return False
+        got = self.pending.setdefault(k, {})
+        if pos in got:
+            return False
+        got[pos] = (text, error)
+        if len(got) == len(self.refs(k)):
+            self._write(k, self.pending.pop(k))
+        return True
+
+    def _write(self, k: int, got: dict[int, tuple[str, str]]) -> None:
+        rows = [got[pos] for pos in sorted(got)]
+        data = "".join(text for text, _ in rows).encode("utf-8")
+        errors = [(str(self.images[pos].path), err) for pos, (_, err) in sorted(got.items()) if err]
+        ok = sum(1 for text, err in rows if not err and text)
+        with atomic_open(self.dir / f"{k}.csv", "wb") as fh:
+            fh.write(data)
+        meta = {"keys": _keys_hash(self.refs(k)), "bytes": len(data), "ok": ok, "errors": errors}
+        write_text_atomic(self.dir / f"{k}.json", json.dumps(meta))
+        self.ok[k] = ok
+        self.errors[k] = errors
+
+    def all_errors(self) -> list[tuple[str, str]]:
+        return [e for k in sorted(self.errors) for e in self.errors[k]]
+
+    def complete(self) -> bool:
+        return len(self.ok) == self.count
+
+    def assemble(self) -> Path:
+        """Header + every shard in order, as one CSV (the partial table's bytes); returns its path."""
+        path = self.dir / "table.csv"
+        with open(path, "wb") as out:
+            out.write((",".join(self.columns) + "\n").encode("utf-8"))
+            for k in range(self.count):
+                with open(self.dir / f"{k}.csv", "rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        return path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
