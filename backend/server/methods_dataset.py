@@ -84,7 +84,9 @@ class DatasetMethods:
         """The workspace's output folder, for the projection's temporary file; None if it leads elsewhere."""
         folder = self.api.policy.output_dir
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            from radfeat.output.atomic import ensure_folder
+
+            ensure_folder(folder, self.api.policy.workspace)  # never created through a planted link
             inside = folder.resolve().is_relative_to(self.api.policy.workspace)
         except OSError:
             return None
