@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from radfeat.privacy import quiet_environment
+
+quiet_environment()  # before anything imports ONNX Runtime: no telemetry, nothing under $HOME or $TMPDIR
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "extract"]

@@ -33,7 +33,9 @@ def _demo_weights(name: str | None) -> str:
 
     print(f"Using a random-initialised DenseNet-121 as '{DEMO_WEIGHTS}': the numbers are meaningless, "
           "the pipeline is real.")
-    with tempfile.TemporaryDirectory() as tmp:
+    from radfeat.weights.home import scratch_dir
+
+    with tempfile.TemporaryDirectory(dir=scratch_dir()) as tmp:  # never $TMPDIR
         add_weights(DEMO_WEIGHTS, random_checkpoint(Path(tmp) / "demo.pt"))
     return DEMO_WEIGHTS
 

@@ -7,6 +7,7 @@ and a one-line message).  The CLI prints them and exits with status 2, the RPC
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from radfeat.errors import OptionsError, Problem
 from radfeat.extractors import registry
 from radfeat.extractors.registry import ExtractionType
+from radfeat.output.paths import name_problem, path_problem
 from radfeat.pipeline.headers import dicom_problems
 from radfeat.weights.catalog import Catalog, UnknownWeights
 from radfeat.weights.session import device_problem
@@ -144,9 +146,12 @@ class ExtractOptions:
 
     def output_path(self) -> Path:
         """Where the table goes: ``--output`` if given, else ``<workspace>/DATA/extracted_features/<filename>``."""
+        # The folder is resolved, never the file or the folders radfeat makes: a planted link there must be
+        # refused (radfeat.output.paths), not followed.
         if self.output:
-            return Path(self.output).expanduser().resolve()
-        return (Path(self.workspace).expanduser() / OUTPUT_SUBDIR / self.filename).resolve()
+            out = Path(os.path.abspath(Path(self.output).expanduser()))
+            return out.parent.resolve() / out.name
+        return Path(self.workspace).expanduser().resolve() / OUTPUT_SUBDIR / self.filename
 
 
 registry.COMMON_FIELDS.update(f.name for f in fields(ExtractOptions))
@@ -194,7 +199,7 @@ def validate_filename(name: object, fmt: str = "csv") -> str | None:
     ext = f".{fmt}" if fmt in FORMATS else ".csv"
     if not isinstance(name, str) or not pattern.fullmatch(name):
         return f"File name must be letters, digits or underscores followed by {ext} (e.g. image_extracted_features{ext})"
-    return None
+    return name_problem(name)  # reserved on Windows (CON.csv, NUL.csv …) or too long
 
 
 def is_int(value: object) -> bool:
@@ -211,6 +216,10 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
     else:
         problems.extend(type_problems(kind, opts))
     problems.extend(_common_problems(opts, kind))
+    if check_paths and not any(p.field in ("filename", "output", "format", "workspace") for p in problems):
+        from radfeat.output.paths import output_problems  # planted links, names Windows cannot create
+
+        problems.extend(Problem(where, message) for where, message in output_problems(opts))
     problems.extend(dicom_problems(opts))
     if opts.head is not None:
         from radfeat.fit.apply import head_problems
@@ -229,6 +238,8 @@ def _input_problems(opts: ExtractOptions, check_paths: bool) -> list[Problem]:
     problems = []
     if not opts.input:
         problems.append(Problem("input", "Choose the folder that holds the patient folders"))
+    elif path_problem(opts.input, "Input"):
+        problems.append(Problem("input", path_problem(opts.input, "Input")))
     elif check_paths and Path(opts.input).expanduser().is_file():
         problems.append(Problem("input", f"{opts.input} is a file, not a folder; "
                                          "choose the folder that holds the patient folders"))
@@ -248,7 +259,7 @@ def type_problems(kind: ExtractionType, opts: ExtractOptions) -> list[Problem]:
     if kind.uses_weights:
         try:
             wset = resolve_weights(opts)
-        except KeyError as exc:
+        except (KeyError, ValueError) as exc:  # unknown name, or a malformed catalog (CatalogError)
             problems.append(Problem("weights", str(exc)))
     if wset is not None:
         own = registry.kind_of(wset.architecture)
@@ -349,6 +360,8 @@ def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bo
                                     "Date column name may contain only letters, digits and underscores"))
     elif not mt.dates_csv:
         problems.append(Problem("master_table.dates_csv", "Master table needs a CSV of image dates"))
+    elif path_problem(mt.dates_csv, "Dates CSV"):
+        problems.append(Problem("master_table.dates_csv", path_problem(mt.dates_csv, "Dates CSV")))
     elif check_paths and not Path(mt.dates_csv).expanduser().is_file():
         problems.append(Problem("master_table.dates_csv", f"Dates CSV not found: {mt.dates_csv}"))
     else:

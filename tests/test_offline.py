@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from radfeat.weights.catalog import Catalog
 from radfeat.weights.digest import sha256_file
@@ -118,35 +120,50 @@ def test_empty_folder_and_missing_folder(tmp_path, monkeypatch, home):
         import_folder(tmp_path / "nope")
 
 
-def test_copied_home_brings_its_onnx_export_and_extracts_offline(tmp_path, monkeypatch, ckpt, make_patients):
-    """Connected machine: import + export.  Offline machine: import the copied home, extract, no export."""
-    from radfeat.pipeline.run import extract
-    from radfeat.weights.export import export, is_exported
+def _tamper(onnx_file: Path, value: float = 0.987654) -> None:
+    """Rewrite an export so that every prediction is ``value`` (same name, same inputs and outputs)."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(onnx_file))
+    for node in model.graph.node:
+        node.output[:] = ["predictions_real" if o == "predictions" else o for o in node.output]
+    model.graph.node.extend([
+        helper.make_node("Mul", ["predictions_real", "zero"], ["predictions_zero"]),
+        helper.make_node("Add", ["predictions_zero", "fake"], ["predictions"]),
+    ])
+    model.graph.initializer.extend([helper.make_tensor("zero", onnx.TensorProto.FLOAT, [], [0.0]),
+                                    helper.make_tensor("fake", onnx.TensorProto.FLOAT, [], [value])])
+    onnx.save(model, str(onnx_file))
+
+
+def test_tampered_export_beside_genuine_weights_is_never_used(tmp_path, monkeypatch, ckpt, make_patients):
+    """A connected machine's home with a tampered export: ``radfeat models import`` exports again, predictions are real."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+    from radfeat.weights.export import export
 
     file = _catalog(tmp_path, monkeypatch, sha256_file(ckpt))
     src = tmp_path / "download"
     src.mkdir()
     shutil.copyfile(ckpt, src / file)
-
     monkeypatch.setenv("RADFEAT_HOME", str(tmp_path / "connected"))
     import_folder(src, log=lambda m: None)
-    info = export(Catalog().get(ENTRY), log=lambda m: None)
+    genuine = export(Catalog().get(ENTRY), log=lambda m: None)
+    _tamper(genuine.path)
 
-    monkeypatch.setenv("RADFEAT_HOME", str(tmp_path / "offline"))
-    _no_network(monkeypatch)
-    report = import_folder(tmp_path / "connected", log=lambda m: None)
-    assert [r.status for r in report.results] == [IMPORTED]
-    assert [p.name for p in report.exports] == [info.path.name]
-    ws = Catalog().get(ENTRY)
-    assert is_exported(ws)
-
-    import radfeat.weights.export
-
-    def no_export(*a, **k):
-        raise AssertionError("the copied export should have been used")
-
-    monkeypatch.setattr(radfeat.weights.export, "_export_uncached", no_export)
+    env = {**os.environ, "RADFEAT_HOME": str(tmp_path / "offline")}
+    proc = subprocess.run([sys.executable, "-m", "radfeat", "models", "import", str(tmp_path / "connected")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "not copying" in proc.stdout + proc.stderr
     make_patients(tmp_path / "images", n_patients=2, per_folder=1)
-    summary = extract(input=str(tmp_path / "images"), weights=ENTRY, output=str(tmp_path / "out.csv"),
-                      log=lambda m: None)
-    assert summary.ok == 2 and summary.failed == 0
+    out = tmp_path / "out.csv"
+    proc = subprocess.run([sys.executable, "-m", "radfeat", "extract", str(tmp_path / "images"), "--weights", ENTRY,
+                           "--output", str(out), "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    preds = pd.read_csv(out).filter(like="_predictions_").to_numpy()
+    assert preds.shape == (2, 18) and not np.allclose(preds, 0.987654, atol=1e-6)
+    assert np.unique(preds.round(6)).size > 2

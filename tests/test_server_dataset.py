@@ -194,7 +194,9 @@ def test_read_table_pages_parquet_by_row_group(workspace):
         assert page["rows"][0][2:] == [135.0, 136.0, 137.0]
         tail = rpc("read_table", path=str(path), offset=295, limit=50)
         assert [row[1] for row in tail["rows"]] == [f"img{i}.jpg" for i in range(295, 300)]
-        assert rpc("read_table", path=str(path), offset=400, limit=5)["rows"] == []
+        assert rpc("read_table", path=str(path), offset=300, limit=5)["rows"] == []  # the end: an empty page
+        past = rpc.raw("read_table", path=str(path), offset=400, limit=5)["error"]  # beyond it: refused (issue 11)
+        assert past["code"] == -32602 and past["data"]["total"] == 300
         values = rpc("column_values", path=str(path), column="img_densefeatures_1", offset=98, limit=4)
         assert values["values"] == [295.0, 298.0, 301.0, 304.0]
 

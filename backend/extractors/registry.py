@@ -21,6 +21,7 @@ import pkgutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from radfeat.errors import Problem
@@ -100,6 +101,8 @@ class ExtractionType:
     no_master_table: str | None = None  # why a master table is refused (None: it is offered)
     no_ray_engine: str | None = None  # why --engine ray is refused (None: it runs on a Ray cluster too)
     check: Callable[[ExtractOptions, WeightSet | None], list[Problem]] | None = field(default=None, compare=False)
+    # folders the type writes besides the table (saliency maps); validation refuses links there
+    output_folders: Callable[[ExtractOptions], list[Path]] | None = field(default=None, compare=False)
 
     @property
     def uses_weights(self) -> bool:

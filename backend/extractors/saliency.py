@@ -63,6 +63,13 @@ LISTING_COLUMNS = ["pathology", "method", "style", "prediction", "path"]
 SALIENCY_SUBDIR = Path("DATA") / "saliency"
 METHODS = ("gradcam", "gradcampp", "eigencam", "lime")
 CLASS_METHODS = ("gradcam", "gradcampp", "lime")  # one map per pathology (eigencam: one per image)
+
+
+def saliency_folder(opts: ExtractOptions) -> Path:
+    """Where a run's maps go: ``<workspace>/DATA/saliency/<table name>`` (the workspace resolved, nothing below it)."""
+    return Path(opts.workspace).expanduser().resolve() / SALIENCY_SUBDIR / opts.output_path().stem
+
+
 STYLES = ("gray", "colormap", "overlay", "multiply")
 
 
@@ -165,11 +172,13 @@ def styled(cam: np.ndarray, image: np.ndarray, style: str) -> np.ndarray:
 
 def write_png(path: Path, picture: np.ndarray) -> None:
     import cv2
+    from radfeat.output.atomic import write_bytes_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = picture if picture.ndim == 2 else picture[:, :, ::-1]  # OpenCV writes BGR
-    if not cv2.imwrite(str(path), np.ascontiguousarray(data), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
-        raise OSError(f"cannot write {path}")
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(data), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    write_bytes_atomic(path, png.tobytes())  # never through a planted link, folders included
 
 
 def display_image(pixels: np.ndarray, maxval: float, mode: str) -> np.ndarray:
@@ -211,7 +220,7 @@ class SaliencyExtractor(Extractor):
         self.indices = [labels.index(p) for p in self.pathologies]
         self.methods = list(opts.saliency_methods)
         self.styles = list(opts.styles)
-        self.folder = (Path(opts.workspace).expanduser() / SALIENCY_SUBDIR / opts.output_path().stem).resolve()
+        self.folder = saliency_folder(opts)
         self.maps_written = 0
         self.lime = lime_maps.settings(opts)
 
@@ -382,4 +391,5 @@ SALIENCY = registry.register(registry.ExtractionType(
         *lime_maps.OPTIONS,
     ),
     check=saliency_problems,
+    output_folders=lambda opts: [saliency_folder(opts)],
 ))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from radfeat.output.atomic import atomic_path, write_text_atomic
+from radfeat.output.atomic import atomic_open, replace, write_text_atomic
 from radfeat.output.columns import is_text_column
 from radfeat.output.partial import PartialTable
 
@@ -37,7 +36,7 @@ def publish(src: Path, output: Path, fmt: str, text_columns: Sequence[str], numb
     """
     if fmt == "csv":
         if Path(src) != Path(output):
-            os.replace(src, output)
+            replace(src, output)
     elif fmt == "arff":
         write_arff_from_csv(src, output, text_columns=text_columns)
     else:
@@ -67,8 +66,8 @@ def write_arff_from_csv(src: Path, dest: Path, text_columns: Iterable[str] = (),
     """
     text = set(text_columns)
     relation = relation or Path(dest).stem
-    with open(src, encoding="utf-8", newline="") as fin, atomic_path(dest) as tmp, \
-            open(tmp, "w", encoding="utf-8", newline="\n") as out:
+    with open(src, encoding="utf-8", newline="") as fin, \
+            atomic_open(dest, "w", encoding="utf-8", newline="\n") as out:
         reader = csv.reader(fin)
         columns = next(reader, None) or []
         is_text = [c in text for c in columns]
@@ -98,7 +97,7 @@ def write_parquet_from_csv(src: Path, dest: Path, types: dict[str, pa.DataType] 
     CSV block (~50 wide rows) would make readers fetch thousands of tiny column chunks."""
     conv = pacsv.ConvertOptions(column_types=types or {}, strings_can_be_null=False)
     reader = pacsv.open_csv(src, convert_options=conv)
-    with atomic_path(dest) as tmp:
+    with atomic_open(dest, "wb") as tmp:  # written through the new file's own descriptor
         writer = pq.ParquetWriter(tmp, reader.schema, compression="zstd")
         try:
             pending: list[pa.RecordBatch] = []
@@ -114,7 +113,7 @@ def write_parquet_from_csv(src: Path, dest: Path, types: dict[str, pa.DataType] 
 
 
 def write_errors(path: Path, errors: Iterable[tuple[str, str]]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "reason"])
         w.writerows(errors)

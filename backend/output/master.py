@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from radfeat.options import MasterTableOptions, master_date_column, master_patient_column
-from radfeat.output.atomic import atomic_path
+from radfeat.output.atomic import atomic_open
 from radfeat.output.dates import read_dates
 from radfeat.output.partial import csv_rows
 
@@ -108,7 +108,7 @@ def build_master(raw_csv: Path, dest: Path, mt: MasterTableOptions, depth: int,
     feature_cols = [c for c in reader.schema.names if c not in key_cols]
     seen_names: dict[str, int] = defaultdict(int)
     used: set[str] = set()
-    with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+    with atomic_open(dest, "wb") as out:
         out.write((",".join([master_patient_column(mt), master_date_column(mt)] + feature_cols) + "\n").encode())
         for batch in reader:
             table = pa.Table.from_batches([batch])
@@ -161,7 +161,7 @@ def _close_report(report: MasterReport, mt: MasterTableOptions, seen_names: dict
             report.dates_without_image += 1
             report.listing.append(("date without image", name))
     if listing_path is not None:
-        with atomic_path(listing_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        with atomic_open(listing_path, "w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["issue", "item"])
             w.writerows(report.listing)

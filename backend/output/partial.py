@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from radfeat.output.atomic import write_text_atomic
+from radfeat.output.atomic import ensure_folder, open_file, remove, write_text_atomic
 from radfeat.pipeline.discovery import ImageRef
 
 
@@ -34,7 +34,7 @@ class PartialTable:
         self.n_keys = sum(1 for c in columns if c.startswith("level_")) + 1
         self.done: set[str] = set()
         self.rows = 0
-        output.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(output.parent)
         state = {"fingerprint": fingerprint, "columns": columns}
         if resume and self._matches(state):
             self._recover()
@@ -45,31 +45,30 @@ class PartialTable:
                 log(f"Starting over: {self.path.name} came from different options")
             # the options ride along (the page offers "Resume" with them); only the fingerprint decides
             write_text_atomic(self.state_path, json.dumps({**state, "options": options}, indent=1, default=str))
-            self.path.unlink(missing_ok=True)  # never write through a link planted at this name
-            with _open_nofollow(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL) as fh:
-                fh.write((",".join(columns) + "\n").encode("utf-8"))
-        self._fh = _open_nofollow(self.path, os.O_WRONLY | os.O_APPEND)
+            write_text_atomic(self.path, ",".join(columns) + "\n")  # never through a link planted at this name
+        self._fh = open_file(self.path, "ab")  # kept open for the run, closed in close(); never through a link
 
     def _matches(self, state: dict[str, Any]) -> bool:
         if self.path.is_symlink() or not (self.path.is_file() and self.state_path.is_file()):
             return False
         try:
-            saved = json.loads(self.state_path.read_text())
+            with open_file(self.state_path, "rb") as fh:
+                saved = json.loads(fh.read(1 << 20))
         except ValueError:
             return False
         return {k: saved.get(k) for k in state} == json.loads(json.dumps(state))
 
     def _recover(self) -> None:
         """Drop a half-written last line (crash mid-write), then read the keys of finished rows."""
-        with open(self.path, "rb+") as fh:
-            data = fh.read()
-            cut = data.rfind(b"\n") + 1
-            if cut < len(data):
+        with open_file(self.path, "rb+") as fh:
+            cut = _after_last_newline(fh)
+            if cut < fh.seek(0, os.SEEK_END):
                 fh.truncate(cut)
         names = self.columns[: self.n_keys]
         opts = pacsv.ConvertOptions(include_columns=names, column_types={n: pa.string() for n in names},
                                     strings_can_be_null=False)
-        table = pacsv.read_csv(self.path, convert_options=opts)
+        with open_file(self.path, "rb") as fh:
+            table = pacsv.read_csv(fh, convert_options=opts)
         keys = ["/".join(parts) for parts in zip(*(table.column(n).to_pylist() for n in names), strict=True)]
         self.done = set(keys)
         self.rows = len(keys)
@@ -112,13 +111,21 @@ class PartialTable:
         """Remove the partial files once the final table exists."""
         self.close()
         for p in (self.path, self.state_path):
-            p.unlink(missing_ok=True)
+            remove(p)
 
 
-def _open_nofollow(path: Path, flags: int):
-    """A binary file object for ``path`` opened without following a symbolic link at its name."""
-    fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), 0o644)
-    return os.fdopen(fd, "ab" if flags & os.O_APPEND else "wb")
+def _after_last_newline(fh) -> int:
+    """Offset just after the file's last newline (0 if none), reading backwards in 64 kB blocks."""
+    end = fh.seek(0, os.SEEK_END)
+    while end > 0:
+        start = max(0, end - (1 << 16))
+        fh.seek(start)
+        at = fh.read(end - start).rfind(b"\n")
+        if at >= 0:
+            return start + at + 1
+        end = start
+    return 0
+
 
 
 def key_columns(n_keys: int, refs: Sequence[ImageRef]) -> list[list[str]]:

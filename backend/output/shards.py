@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from radfeat.output.atomic import atomic_open, write_text_atomic
+from radfeat.output.atomic import atomic_open, open_file, write_text_atomic
 from radfeat.pipeline.discovery import ImageRef
 
 _STATE = "state.json"
@@ -127,13 +126,11 @@ class ShardStore:
     def assemble(self) -> Path:
         """Header + every shard in order, as one CSV (the partial table's bytes); returns its path."""
         path = self.dir / "table.csv"
-        with open(path, "wb") as out:
+        with atomic_open(path, "wb") as out:  # the safe writer: no link followed, fsynced, renamed in place
             out.write((",".join(self.columns) + "\n").encode("utf-8"))
             for k in range(self.count):
-                with open(self.dir / f"{k}.csv", "rb") as fh:
+                with open_file(self.dir / f"{k}.csv", "rb") as fh:
                     shutil.copyfileobj(fh, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
         return path
 
     def discard(self) -> None:

@@ -53,9 +53,11 @@ def sniffable(name: str) -> bool:
     return "." not in name or bool(_NUMBERED_SUFFIX.search(name))
 
 
-def is_dicom(path: str | Path) -> bool:
-    """A ``.dcm``/``.dicom`` file (any case), or an extension-less / UID-named file with the DICOM preamble."""
-    name = os.path.basename(path)
+def is_dicom(path: str | Path, name: str | None = None) -> bool:
+    """A ``.dcm``/``.dicom`` file (any case), or an extension-less / UID-named file with the DICOM preamble.
+
+    ``name``: the file's own name when ``path`` is another way to reach it (``/proc/self/fd/N``)."""
+    name = name or os.path.basename(path)
     if name.lower().endswith(DICOM_SUFFIXES):
         return True
     return sniffable(name) and has_dicom_magic(path)

@@ -154,10 +154,12 @@ class Thumbnail:
     original_height: int
 
 
-def thumbnail_png(path: Path, size: int) -> Thumbnail:
+def thumbnail_png(path: Path, size: int, name: str | None = None) -> Thumbnail:
     """A PNG preview at most ``size`` pixels wide and high, scaled to 8 bits by the full-scale value as the
-    extraction reads it (a DICOM with its VOI LUT / window applied, as it is meant to be viewed)."""
-    if dicom.is_dicom(path):
+    extraction reads it (a DICOM with its VOI LUT / window applied, as it is meant to be viewed).
+
+    ``name``: the file's own name when ``path`` reaches it another way (the backend's checked descriptor)."""
+    if dicom.is_dicom(path, name):
         pixels, maxval = dicom.read_dicom(path, voi_lut=True, max_pixels=MAX_PIXELS)
         height, width = pixels.shape
         small = Image.fromarray(to_uint8(pixels, maxval), "L")

@@ -38,6 +38,7 @@ from radfeat.options import (
     master_patient_column,
     resolve_weights,
 )
+from radfeat.output.atomic import trust_root
 from radfeat.output.columns import is_text_column, level_columns, sidecar
 from radfeat.output.formats import publish, write_errors, write_json
 from radfeat.output.master import build_master
@@ -125,6 +126,7 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     report = progress or (lambda p: None)
     cancel = cancel or threading.Event()
     check(opts)
+    trust_root(Path(opts.workspace).expanduser().resolve())  # writes below it never follow a link
     if opts.engine == "ray":
         from radfeat.pipeline.ray_engine import extract_ray
 

@@ -20,7 +20,7 @@ from radfeat.errors import Problem, problem_dicts
 from radfeat.extractors import registry
 from radfeat.options import ExtractOptions, weights_label
 from radfeat.output.dates import inspect_csv
-from radfeat.output.paging import read_page
+from radfeat.output.paging import OffsetError, read_page
 from radfeat.pipeline.discovery import folders_at_depth
 from radfeat.pipeline.images import ImageError, thumbnail_png
 from radfeat.server.jobs import LOG_SHOWN, JobManager
@@ -179,15 +179,26 @@ class Api:
             raise RpcError(INVALID_PARAMS, f"Parameter 'limit' of read_table must be between 1 and {MAX_TABLE_PAGE}",
                            {"parameter": "limit"})
         resolved = self.policy.check_read(path)
-        if not resolved.is_file():
-            raise RpcError(NOT_FOUND, f"File not found: {path}", {"path": path})
         if resolved.suffix.lower() not in TABLE_SUFFIXES:
+            if not resolved.is_file():
+                raise RpcError(NOT_FOUND, f"File not found: {path}", {"path": path})
             raise RpcError(CANNOT_READ, f"Not a table (.csv or .parquet): {resolved.name}", {"path": path})
+        fh, real = self._open(path)  # read from the descriptor that was checked, in O(limit) memory
         try:
-            page = read_page(resolved, offset=offset, limit=limit)
+            with fh:
+                page = read_page(fh, offset=offset, limit=limit, suffix=resolved.suffix.lower())
+        except OffsetError:
+            raise
         except (ValueError, UnicodeDecodeError, OSError) as exc:
             raise RpcError(CANNOT_READ, f"Cannot read the table {resolved.name}: {exc}", {"path": path}) from None
-        return {**dict(page), "path": str(resolved), "offset": offset, "limit": limit}
+        return {**dict(page), "path": str(real), "offset": offset, "limit": limit}
+
+    def _open(self, path: str) -> tuple[Any, Path]:
+        """The checked file, opened once (see :meth:`PathPolicy.open_read`); missing → -32002."""
+        try:
+            return self.policy.open_read(path)
+        except FileNotFoundError:
+            raise RpcError(NOT_FOUND, f"File not found: {path}", {"path": path}) from None
 
     def list_files(self) -> dict[str, Any]:
         """Result tables in ``<workspace>/DATA/extracted_features``, newest first, with their side files."""
@@ -197,7 +208,7 @@ class Api:
             for entry in out_dir.iterdir():
                 name = entry.name
                 if (name.startswith(".") or entry.suffix.lower() not in TABLE_SUFFIXES
-                        or name.endswith(SIDECAR_SUFFIXES) or not entry.is_file()):
+                        or name.endswith(SIDECAR_SUFFIXES) or entry.is_symlink() or not entry.is_file()):
                     continue
                 st = entry.stat()
                 side = {key: str(entry.with_name(entry.stem + suffix)) for key, suffix in
@@ -215,11 +226,10 @@ class Api:
         if not 16 <= size <= 1024:
             raise RpcError(INVALID_PARAMS, "Parameter 'size' of thumbnail must be between 16 and 1024",
                            {"parameter": "size"})
-        resolved = self.policy.check_read(path)
-        if not resolved.is_file():
-            raise RpcError(NOT_FOUND, f"File not found: {path}", {"path": path})
+        fh, resolved = self._open(path)  # what was opened is what was checked, and what is read
         try:
-            thumb = thumbnail_png(resolved, size)
+            with fh:
+                thumb = thumbnail_png(_same_file_path(fh, resolved), size, resolved.name)
         except ImageError as exc:
             raise RpcError(CANNOT_READ, f"Cannot make a thumbnail of {resolved.name}: {exc}", {"path": path}) from None
         data = base64.b64encode(thumb.png).decode("ascii")
@@ -236,3 +246,9 @@ class Api:
             ort_version, providers = None, []
         return {"radfeat": __version__, "onnxruntime": ort_version, "providers": providers,
                 "python": sys.version.split()[0]}
+
+
+def _same_file_path(fh: Any, real: Path) -> Path:
+    """A path to the file open as ``fh`` that no later swap can redirect (Linux ``/proc``), else its real path."""
+    proc = Path(f"/proc/self/fd/{fh.fileno()}")
+    return proc if proc.exists() else real

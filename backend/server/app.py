@@ -28,9 +28,11 @@ from typing import Any
 from flask import Flask, Response, abort, request, send_from_directory
 from radfeat.server.api import METHODS, Api
 from radfeat.server.jobs import ExtractFn, JobManager
+from radfeat.server.launch import LAUNCH_QUERY, LaunchCodes
 from radfeat.server.methods import install as install_methods
 from radfeat.server.rpc import CANNOT_READ, NOT_FOUND, Dispatcher, RpcError
 from radfeat.server.security import TOKEN_HEADER, TOKEN_QUERY, Guard, PathPolicy, new_token
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("radfeat.server")
 
@@ -96,6 +98,7 @@ class ServerState:
     api: Api
     dispatcher: Dispatcher
     frontend: Path | None
+    launch: LaunchCodes
 
 
 def create_app(
@@ -130,6 +133,7 @@ def create_app(
         api=api,
         dispatcher=dispatcher,
         frontend=Path(frontend) if frontend is not None else find_frontend(),
+        launch=LaunchCodes(),
     )
     app.extensions["radfeat"] = state
     install_methods(app, state)  # radfeat.server.methods: the method groups outside api.py, the 403 page
@@ -151,6 +155,8 @@ def _install_checks(app: Flask, state: ServerState, csp: str) -> None:
     @app.before_request
     def _guard() -> Response | None:
         path = request.path
+        if path in ("/", "/index.html") and LAUNCH_QUERY in request.args:
+            return _launch()
         if path == "/rpc":
             need, token_value = True, request.headers.get(TOKEN_HEADER)
         elif path in ("/", "/index.html"):
@@ -163,6 +169,19 @@ def _install_checks(app: Flask, state: ServerState, csp: str) -> None:
             log.warning("Refused %s %s: %s", request.method, path, reason)
             return forbidden(reason)
         return None
+
+    def _launch() -> Response:
+        """``/?launch=CODE`` (from the private launch page): one redirect to the tokened address, once."""
+        reason = state.guard.refusal(host=request.headers.get("Host"), origin=request.headers.get("Origin"),
+                                     token=None, need_token=False)
+        if reason:
+            return forbidden(reason)
+        if not state.launch.consume(request.args.get(LAUNCH_QUERY)):
+            return forbidden("Forbidden: this launch link was already used or has expired; open the address "
+                             "printed when radfeat started")
+        resp = Response(status=303)
+        resp.headers["Location"] = f"/?{TOKEN_QUERY}={state.guard.token}"
+        return resp
 
     @app.after_request
     def _headers(resp: Response) -> Response:
@@ -181,7 +200,14 @@ def _install_routes(app: Flask, state: ServerState) -> None:
 
     @app.post("/rpc")
     def rpc() -> Response:
-        answer = state.dispatcher.handle_text(request.get_data(cache=False))
+        try:
+            answer = state.dispatcher.handle_text(request.get_data(cache=False))
+        except HTTPException:
+            raise
+        except Exception:  # never an HTML error page for a JSON-RPC client
+            log.exception("RPC request failed")
+            answer = {"jsonrpc": "2.0", "id": None,
+                      "error": {"code": -32603, "message": "Internal error; the details are in the server log"}}
         if answer is None:  # notifications only
             return Response(status=204)
         return Response(json.dumps(answer, allow_nan=False), mimetype="application/json")

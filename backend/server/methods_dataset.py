@@ -64,7 +64,10 @@ class DatasetMethods:
 
     def _table(self, path: str) -> Path:
         resolved = self.api.policy.check_read(path)
-        if not resolved.is_file():
+        if resolved.suffix.lower() in TABLE_SUFFIXES:
+            fh, resolved = self.api._open(path)  # what was opened is checked (no link, no FIFO, inside the roots)
+            fh.close()
+        elif not resolved.is_file():
             raise RpcError(NOT_FOUND, f"File not found: {path}", {"path": path})
         if resolved.suffix.lower() not in TABLE_SUFFIXES:
             raise RpcError(CANNOT_READ, f"{resolved.name} is not a result table (CSV, Parquet or ARFF)",
@@ -81,7 +84,9 @@ class DatasetMethods:
         """The workspace's output folder, for the projection's temporary file; None if it leads elsewhere."""
         folder = self.api.policy.output_dir
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            from radfeat.output.atomic import ensure_folder
+
+            ensure_folder(folder, self.api.policy.workspace)  # never created through a planted link
             inside = folder.resolve().is_relative_to(self.api.policy.workspace)
         except OSError:
             return None

@@ -12,7 +12,8 @@ from typing import Any
 
 from radfeat.errors import OptionsError, Problem
 from radfeat.options import FORMATS, ExtractOptions, validate, validate_filename
-from radfeat.server.security import PathDenied, PathPolicy
+from radfeat.output.paths import path_problem
+from radfeat.server.security import PathDenied, PathInvalid, PathPolicy
 
 
 def prepare_options(raw: dict[str, Any], policy: PathPolicy) -> tuple[ExtractOptions | None, list[Problem]]:
@@ -29,12 +30,12 @@ def prepare_options(raw: dict[str, Any], policy: PathPolicy) -> tuple[ExtractOpt
     except TypeError as exc:
         return None, [*problems, Problem("options", f"Options could not be read: {exc}")]
     problems.extend(_resolve_paths(opts, policy))
+    problems.extend(_output_problems(opts, policy))  # before validation, which checks the output for links
     try:
         problems.extend(validate(opts))
     except (TypeError, AttributeError, ValueError) as exc:
         problems.append(Problem("options", f"Options have the wrong types: {exc}"))
     problems.extend(_select_problems(opts, policy))
-    problems.extend(_output_problems(opts, policy))
     return opts, problems
 
 
@@ -57,7 +58,11 @@ def _resolve_paths(opts: ExtractOptions, policy: PathPolicy) -> list[Problem]:
             problems.append(Problem(label, "Must be a path"))
             setattr(owner, key, "")
             continue
-        setattr(owner, key, str(policy.resolve(value)))
+        try:
+            setattr(owner, key, str(policy.resolve(value)))
+        except PathInvalid as exc:  # too long, NUL: a problem for that field, not an internal error
+            problems.append(Problem(label, str(exc)))
+            setattr(owner, key, "")
     if isinstance(opts.head, list):  # heads are read: the workspace (DATA/models) or a chosen folder
         opts.head = [_head_path(h, policy, problems) for h in opts.head]
     return problems
@@ -91,17 +96,27 @@ def _select_problems(opts: ExtractOptions, policy: PathPolicy) -> list[Problem]:
 
 
 def _output_problems(opts: ExtractOptions, policy: PathPolicy) -> list[Problem]:
-    """An explicit output must be a valid file name in the workspace's output folder."""
+    """An explicit output must be a valid file name in the workspace's output folder.
+
+    Its last part is never followed: a link planted there is refused by validation, not written through.
+    """
     if opts.output in (None, ""):
         opts.output = None
         return []
+    problem = None
     if not isinstance(opts.output, str):
-        return [Problem("output", "Output must be a file name in the workspace")]
-    out = policy.resolve(opts.output)
-    name_problem = validate_filename(out.name, opts.format if opts.format in FORMATS else "csv")
-    if not policy.output_allowed(out):
-        return [Problem("output", f"Output must be written to {policy.output_dir}")]
-    if name_problem:
-        return [Problem("filename", name_problem)]
-    opts.output = str(out)
-    return []
+        problem = Problem("output", "Output must be a file name in the workspace")
+    elif path_problem(opts.output, "Output"):
+        problem = Problem("output", path_problem(opts.output, "Output"))
+    else:
+        out = policy.resolve(Path(opts.output).parent) / Path(opts.output).name
+        name_problem = validate_filename(out.name, opts.format if opts.format in FORMATS else "csv")
+        if not policy.output_allowed(out):
+            problem = Problem("output", f"Output must be written to {policy.output_dir}")
+        elif name_problem:
+            problem = Problem("filename", name_problem)
+        else:
+            opts.output = str(out)
+            return []
+    opts.output = None  # the rest of validation runs on the default name
+    return [problem]

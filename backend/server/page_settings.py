@@ -50,7 +50,5 @@ class PageSettings:
                            {"parameter": "settings"})
         from radfeat.output.atomic import write_text_atomic
 
-        path = self._path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, text)
+        write_text_atomic(self._path(), text)  # creates its folder in the home, never through a link
         return {"saved": True}

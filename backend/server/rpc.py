@@ -217,10 +217,13 @@ class Dispatcher:
     # -- entry points ------------------------------------------------------
     def handle_text(self, body: bytes | str) -> Any:
         """Handle a raw HTTP body; returns the JSON-able response, or ``None`` when nothing is due."""
+        if _nesting(body) > MAX_NESTING:  # checked on the text, before the parser recurses
+            return _error(None, RpcError(INVALID_REQUEST, f"Invalid Request: nested deeper than {MAX_NESTING} levels"))
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _error(None, RpcError(PARSE_ERROR, "Parse error: the request body is not valid JSON"))
+            data = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return _error(None, RpcError(PARSE_ERROR, "Parse error: the request body is not valid JSON "
+                                                      "(NaN, Infinity and numbers out of range are not JSON)"))
         return self.handle(data)
 
     def handle(self, data: Any) -> Any:
@@ -286,6 +289,43 @@ class Dispatcher:
                 INTERNAL_ERROR,
                 f"Internal error in {name} ({type(exc).__name__}); the details are in the server log",
             ) from None
+
+
+MAX_NESTING = 64
+
+
+def _nesting(body: bytes | str) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings are not counted)."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else str(body)
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def _error(req_id: Any, err: RpcError) -> dict[str, Any]:

@@ -22,13 +22,16 @@ Two independent locks:
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
+import stat
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from radfeat.errors import AccessDenied
+from radfeat.errors import AccessDenied, InvalidInput
 from radfeat.options import OUTPUT_SUBDIR
 
 TOKEN_HEADER = "X-Radfeat-Token"
@@ -48,6 +51,17 @@ class PathDenied(AccessDenied, PermissionError):
     def __init__(self, path: str, message: str | None = None):
         self.path = path
         super().__init__(message or f"Access denied: {path} is outside the workspace and the folders you chose")
+
+    def rpc_data(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+
+class PathInvalid(InvalidInput, ValueError):
+    """A path no file system accepts (too long, a NUL character): invalid params (-32602), not an internal error."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(message)
 
     def rpc_data(self) -> dict[str, Any]:
         return {"path": self.path}
@@ -125,6 +139,11 @@ class PathPolicy:
             raise ValueError("A path is required")
         if "\x00" in str(path):
             raise PathDenied(repr(path), "Access denied: the path contains a NUL character")
+        from radfeat.output.paths import path_problem
+
+        problem = path_problem(str(path), "The")
+        if problem:
+            raise PathInvalid(str(path)[:200] + ("…" if len(str(path)) > 200 else ""), problem)
         return _resolve(path, self.workspace)
 
     def choose(self, path: str | Path) -> Path:
@@ -151,6 +170,37 @@ class PathPolicy:
             raise PathDenied(str(path))
         return resolved
 
+    def open_read(self, path: str | Path) -> tuple[BinaryIO, Path]:
+        """Open a file for reading and check **what was opened**, not a name looked up earlier.
+
+        The name is resolved and checked, opened with ``O_NOFOLLOW`` (``O_NONBLOCK`` so a FIFO cannot
+        hang the server), then the open descriptor's real path is checked again against the allowed
+        roots: a folder swapped for a link between the check and the open is caught.  Returns the file
+        (read from the same descriptor) and its real path.
+        """
+        resolved = self.check_read(path)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(resolved, flags | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError | IsADirectoryError):
+                raise FileNotFoundError(exc.errno, exc.strerror, str(path)) from None
+            if os.path.islink(resolved):
+                raise PathDenied(str(path)) from None
+            raise
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise FileNotFoundError(2, "not a regular file", str(path))
+            real = _fd_real_path(fd, resolved)
+            if real is None or not self.allowed(real):
+                raise PathDenied(str(path))
+            if hasattr(os, "O_NONBLOCK"):  # opened non-blocking (POSIX): reads block normally again
+                os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb"), real
+        except BaseException:
+            os.close(fd)
+            raise
+
     def check_below(self, root: Path, relative: str) -> Path:
         """A relative path (e.g. a selected patient folder) that must stay below ``root``."""
         if not isinstance(relative, str) or relative in ("", ".") or "\x00" in relative:
@@ -165,3 +215,18 @@ class PathPolicy:
     def output_allowed(self, path: Path) -> bool:
         """Tables go to ``<workspace>/DATA/extracted_features/<name>`` and nowhere else."""
         return path.parent == self.output_dir.resolve()
+
+
+def _fd_real_path(fd: int, opened: Path) -> Path | None:
+    """Where the open descriptor really is (Linux: /proc; macOS: F_GETPATH; else: the same inode as the name)."""
+    proc = Path(f"/proc/self/fd/{fd}")
+    if proc.is_symlink():
+        target = os.readlink(proc)
+        return Path(target) if target.startswith("/") and not target.endswith(" (deleted)") else None
+    if sys.platform == "darwin":
+        import fcntl
+
+        raw = fcntl.fcntl(fd, getattr(fcntl, "F_GETPATH", 50), b"\0" * 1024)
+        return Path(raw.split(b"\0", 1)[0].decode())
+    st, now = os.fstat(fd), os.stat(opened.resolve())
+    return opened.resolve() if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino) else None

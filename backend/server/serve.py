@@ -24,9 +24,17 @@ from radfeat.server.jobs import ExtractFn
 from radfeat.server.security import LOOPBACK_HOST, TOKEN_QUERY, new_token
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+REQUEST_TIMEOUT_S = 20.0
+
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log: the page polls twice a second and the page URL carries the token."""
+    """No access log: the page polls twice a second and the page URL carries the token.
+
+    ``timeout``: a client that sends nothing for that long (a half-sent request, an idle keep-alive
+    connection, a deliberately slow client) is disconnected instead of holding a thread forever.
+    """
+
+    timeout = REQUEST_TIMEOUT_S
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
@@ -55,13 +63,15 @@ class BackgroundServer:
         frontend: str | Path | None = None,
         extract_fn: ExtractFn | None = None,
         window_bridge: bool = False,
+        request_timeout: float = REQUEST_TIMEOUT_S,
     ):
         host = _loopback(host)
+        handler = type("_Handler", (_QuietHandler,), {"timeout": float(request_timeout)})
         self.token = token or new_token()
         self.app = create_app(workspace, self.token, frontend=frontend, extract_fn=extract_fn,
                               window_bridge=window_bridge)
         try:
-            self._server = make_server(host, port, self.app, threaded=True, request_handler=_QuietHandler)
+            self._server = make_server(host, port, self.app, threaded=True, request_handler=handler)
         except SystemExit:  # werkzeug exits on "address in use"; callers get an OSError instead
             raise OSError(errno.EADDRINUSE, f"port {port} is in use by another program") from None
         self.host = host
@@ -94,6 +104,7 @@ class BackgroundServer:
     def stop(self, timeout: float = 30.0) -> None:
         """Cancel running jobs (they stay resumable), stop answering and close the socket."""
         self.state.jobs.shutdown(timeout)
+        self.state.launch.close()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout)
@@ -119,8 +130,8 @@ def serve(
     print(f"radfeat {__version__} backend for workspace {srv.state.policy.workspace}", flush=True)
     print(f"Open {srv.launch_url}", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
-    if open_browser:
-        webbrowser.open(srv.launch_url)
+    if open_browser:  # the browser's command line shows only a private file's path, never the token
+        webbrowser.open(srv.state.launch.write_file(srv.url).as_uri())
 
     def _interrupt(_sig: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -137,6 +148,7 @@ def serve(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         srv.state.jobs.shutdown()
+        srv.state.launch.close()
         srv._server.server_close()
     return 0
 

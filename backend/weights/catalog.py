@@ -20,6 +20,7 @@ from typing import Any
 from radfeat.errors import NotFound
 from radfeat.output.atomic import write_text_atomic
 from radfeat.weights import home
+from radfeat.weights.catalog_schema import CatalogError, check_catalog, check_file, check_user_registry
 
 N_PATHOLOGIES = 18
 
@@ -51,7 +52,10 @@ class WeightSet:
 
     @property
     def path(self) -> Path:
-        """Where the checkpoint file lives (or will live once fetched)."""
+        """Where the checkpoint file lives (or will live once fetched): always a plain name in the weights folder."""
+        problem = check_file(self.file)
+        if problem:
+            raise CatalogError(f"weights '{self.name}': {problem}")
         return home.weights_dir() / self.file
 
     @property
@@ -97,11 +101,36 @@ def _entry(raw: dict[str, Any], source: str) -> WeightSet:
     )
 
 
+MAX_CATALOG_BYTES = 16 << 20
+
+
+def _load_json(path: Path, what: str) -> Any:
+    """A catalog or registry file as JSON; any failure is one line (:class:`CatalogError`)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CATALOG_BYTES + 1)
+        if len(data) > MAX_CATALOG_BYTES:
+            raise CatalogError(f"{what} {path}: larger than {MAX_CATALOG_BYTES >> 20} MB")
+        return json.loads(data, parse_constant=_no_constant)
+    except OSError as exc:
+        raise CatalogError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, CatalogError):
+            raise
+        raise CatalogError(f"{what} {path}: not valid JSON ({str(exc).splitlines()[0][:200]})") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _read_catalog() -> dict[str, Any]:
     override = os.environ.get("RADFEAT_CATALOG")
     if override:
-        return json.loads(Path(override).read_text(encoding="utf-8"))
-    return json.loads(resources.files("radfeat.modeldata").joinpath("catalog.json").read_text("utf-8"))
+        path = Path(override).expanduser()
+        return check_catalog(_load_json(path, "catalog"), path)
+    raw = json.loads(resources.files("radfeat.modeldata").joinpath("catalog.json").read_text("utf-8"))
+    return check_catalog(raw, "models/catalog.json")
 
 
 def default_pathologies() -> list[str]:
@@ -127,7 +156,7 @@ class Catalog:
         path = home.user_catalog_path()
         if not path.is_file():
             return {}
-        return json.loads(path.read_text(encoding="utf-8"))
+        return check_user_registry(_load_json(path, "registry"), path)
 
     def names(self) -> list[str]:
         return list(self._entries)

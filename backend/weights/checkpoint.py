@@ -15,6 +15,7 @@ from __future__ import annotations
 import _compat_pickle
 import collections
 import math
+import os
 import pickle
 import types
 from dataclasses import dataclass
@@ -112,15 +113,27 @@ class Checkpoint:
         return int(self.state_dict["classifier.weight"].shape[0])
 
 
-def _collect_state(record: _ModuleRecord, prefix: str, out: dict[str, torch.Tensor]) -> None:
+MAX_MODULE_DEPTH = 64  # a DenseNet-121 nests 4 levels; a self-referencing or 5,000-deep file is refused
+
+
+def _collect_state(record: _ModuleRecord, prefix: str, out: dict[str, torch.Tensor],
+                   seen: set[int] | None = None) -> None:
+    seen = set() if seen is None else seen
+    if id(record) in seen:
+        raise CheckpointError("the checkpoint's modules refer to themselves (not a model)")
+    if prefix.count(".") > MAX_MODULE_DEPTH:
+        raise CheckpointError(f"the checkpoint's modules nest deeper than {MAX_MODULE_DEPTH} levels (not a model)")
+    seen.add(id(record))
     state = record._state
     for key in ("_parameters", "_buffers"):
-        for name, value in (state.get(key) or {}).items():
+        params = state.get(key)
+        for name, value in (params.items() if isinstance(params, dict) else ()):
             if isinstance(value, torch.Tensor) and not (key == "_buffers" and name == "op_threshs"):
-                out[prefix + name] = value.detach().clone()
-    for name, child in (state.get("_modules") or {}).items():
+                out[prefix + str(name)] = value.detach().clone()
+    modules = state.get("_modules")
+    for name, child in (modules.items() if isinstance(modules, dict) else ()):
         if isinstance(child, _ModuleRecord):
-            _collect_state(child, f"{prefix}{name}.", out)
+            _collect_state(child, f"{prefix}{name}.", out, seen)
 
 
 def _to_float_list(value: Any) -> list[float] | None:
@@ -157,13 +170,49 @@ def load_checkpoint(path: Path, architecture: str | None = "densenet") -> Checkp
     present; ``None`` accepts any tensors (the caller identifies the architecture).
     """
     path = Path(path)
+    _check_container(path)
     try:
         obj = torch.load(path, map_location="cpu", pickle_module=_safe_pickle, weights_only=False)
     except _Refused as exc:
         raise CheckpointError(f"{path.name}: {exc}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path.name}: nested too deeply to be a model checkpoint") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint ({exc})") from None
-    obj = _unwrap(obj)
+    try:
+        return _read_records(path, _unwrap(obj), architecture)
+    except RecursionError:
+        raise CheckpointError(f"{path.name}: nested too deeply to be a model checkpoint") from None
+    except CheckpointError as exc:
+        raise CheckpointError(str(exc) if str(exc).startswith(path.name) else f"{path.name}: {exc}") from None
+
+
+_LEGACY_MEMBERS = {"sys_info", "pickle", "storages", "tensors"}
+
+
+def _check_container(path: Path) -> None:
+    """Refuse what is not a regular file, and legacy tar checkpoints holding anything but regular members.
+
+    (torch extracts a legacy tar's ``storages`` member to disk and opens it: a FIFO there would hang.)
+    """
+    import stat
+    import tarfile
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise CheckpointError(f"{path.name}: not a regular file")
+        if not tarfile.is_tarfile(path):
+            return
+        with tarfile.open(path, "r:") as tar:
+            for member in tar.getmembers():
+                if not member.isreg() or member.name not in _LEGACY_MEMBERS:
+                    raise CheckpointError(f"{path.name}: a legacy (tar) checkpoint may hold only the regular files "
+                                          f"{', '.join(sorted(_LEGACY_MEMBERS))}; found {member.name!r}")
+    except (OSError, tarfile.TarError) as exc:
+        raise CheckpointError(f"{path.name}: cannot be read ({exc})") from None
+
+
+def _read_records(path: Path, obj: Any, architecture: str | None) -> Checkpoint:
     pathologies: list[str] | None = None
     op_threshs: list[float] | None = None
     apply_sigmoid = False

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 from radfeat.errors import Cancelled, RadfeatError
+from radfeat.output.atomic import open_file, remove, replace
 from radfeat.weights.catalog import WeightSet
 
 CHUNK = 1 << 20
@@ -40,7 +41,7 @@ def fetch(wset: WeightSet, *, log: Callable[[str], None] = print,
     if not wset.url:
         raise DownloadError(f"'{wset.name}' has no download address; add the file with 'radfeat models add'")
     part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
+    have = part.stat().st_size if part.is_file() and not part.is_symlink() else 0  # a planted link is replaced
     resp = _request(wset, have, timeout)
     with resp:
         total = _receive(wset, resp, part, have, log, on_progress, cancel)
@@ -48,7 +49,7 @@ def fetch(wset: WeightSet, *, log: Callable[[str], None] = print,
         raise DownloadError(f"download of {wset.name} stopped early ({part.stat().st_size} of {total} bytes); "
                             "run the command again to resume")
     _verify(wset, part, log)
-    os.replace(part, dest)
+    replace(part, dest)
     return dest
 
 
@@ -57,6 +58,11 @@ def _request(wset: WeightSet, have: int, timeout: float) -> requests.Response:
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
         return requests.get(wset.url, headers=headers, stream=True, timeout=timeout)
+    except requests.exceptions.SSLError as exc:  # a subclass of ConnectionError: the network is there
+        host = urlsplit(wset.url).netloc
+        raise DownloadError(f"the TLS certificate of {host} could not be verified, so {wset.name} was not downloaded "
+                            f"({_ssl_reason(exc)}); check the clock, a proxy that intercepts HTTPS, or set "
+                            "REQUESTS_CA_BUNDLE to your hospital's certificate authority") from None
     except requests.ConnectionError:
         host = urlsplit(wset.url).netloc
         raise DownloadError(f"cannot reach {host} to download {wset.name} (no network here?); on an offline machine "
@@ -78,7 +84,9 @@ def _receive(wset: WeightSet, resp: requests.Response, part: Path, have: int, lo
         raise DownloadError(f"cannot download {wset.name}: HTTP {resp.status_code} from {wset.url}")
     length = resp.headers.get("Content-Length")
     total = have + int(length) if length is not None else None
-    with open(part, "ab" if have else "wb") as fh:
+    if not have:
+        remove(part)
+    with open_file(part, "ab") as fh:  # never through a planted link
         done = have
         for block in resp.iter_content(CHUNK):
             if cancel is not None and cancel.is_set():
@@ -97,15 +105,24 @@ def _receive(wset: WeightSet, resp: requests.Response, part: Path, have: int, lo
 def _verify(wset: WeightSet, part: Path, log: Callable[[str], None]) -> None:
     """Checksum and size against the catalog; a mismatching file is removed."""
     digest = hashlib.sha256()
-    with open(part, "rb") as fh:
+    with open_file(part, "rb") as fh:
         while block := fh.read(CHUNK):
             digest.update(block)
     sha = digest.hexdigest()
     if wset.sha256 and sha != wset.sha256.lower():
-        part.unlink(missing_ok=True)
+        remove(part)
         raise DownloadError(f"checksum mismatch for {wset.name}: expected {wset.sha256}, got {sha}; file removed")
     if wset.size and part.stat().st_size != wset.size:
-        part.unlink(missing_ok=True)
+        remove(part)
         raise DownloadError(f"size mismatch for {wset.name}: expected {wset.size} bytes; file removed")
     if not wset.sha256:
         log(f"{wset.name}: sha256 {sha} (no checksum in the catalog to compare with)")
+
+
+def _ssl_reason(exc: Exception) -> str:
+    """The certificate problem in a few words (``certificate verify failed: self-signed certificate``)."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"certificate verify failed: ([^(')\]]+)", text)
+    return f"certificate verify failed: {found.group(1).strip()}" if found else "TLS handshake failed"

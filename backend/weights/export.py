@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 from radfeat.errors import RadfeatError
-from radfeat.output.atomic import atomic_path, write_text_atomic
+from radfeat.output.atomic import atomic_open, atomic_path, file_lock, write_text_atomic
 from radfeat.weights import home
 from radfeat.weights.catalog import WeightSet
 from radfeat.weights.digest import sha256_file
@@ -200,7 +199,7 @@ def export(wset: WeightSet, log: Callable[[str], None] = print) -> ExportInfo:
     sha = weights_sha256(wset)
     dest = onnx_path(wset, sha)
     meta_path = dest.with_suffix(".json")
-    with FileLock(str(dest) + ".lock", timeout=600):
+    with file_lock(str(dest) + ".lock"):
         head_ok = not wset.architecture.startswith("densenet") or dest.with_suffix(".head.npz").is_file()
         if dest.is_file() and meta_path.is_file() and head_ok:
             return ExportInfo.from_json(dest, sha, json.loads(meta_path.read_text()))
@@ -274,7 +273,7 @@ def _export_uncached(wset: WeightSet, sha: str, dest: Path, log: Callable[[str],
         if "activations" in got:  # the classifier, for saliency maps computed without torch
             head = {"weight": model.classifier.weight.detach().numpy().astype(np.float32),
                     "bias": model.classifier.bias.detach().numpy().astype(np.float32)}
-            with atomic_path(dest.with_suffix(".head.npz")) as head_tmp, open(head_tmp, "wb") as fh:
+            with atomic_open(dest.with_suffix(".head.npz"), "wb") as fh:
                 np.savez(fh, **head)
     n_classes = int(got["predictions"].shape[1]) if "predictions" in got else 0
     return ExportInfo(dest, sha, pred_diff, feat_diff, scale, int(got["features"].shape[1]), n_classes,

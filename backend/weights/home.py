@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import platformdirs
+from radfeat.output.atomic import ensure_folder, trust_root
 
 
 def home() -> Path:
@@ -17,19 +18,20 @@ def home() -> Path:
     env = os.environ.get("RADFEAT_HOME")
     path = Path(env).expanduser() if env else platformdirs.user_data_path("radfeat", appauthor=False)
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    return trust_root(path)  # every write below it refuses symbolic links
 
 
 def weights_dir() -> Path:
-    path = home() / "weights"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return ensure_folder(home() / "weights")
 
 
 def onnx_dir() -> Path:
-    path = home() / "onnx"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return ensure_folder(home() / "onnx")
+
+
+def scratch_dir() -> Path:
+    """Private working space for radfeat's own temporary files (never $TMPDIR)."""
+    return ensure_folder(home() / "tmp")
 
 
 def user_catalog_path() -> Path:

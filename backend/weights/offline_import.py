@@ -13,9 +13,9 @@ fetch``/``export`` there), carry them over on a disk, and import the folder:
   printed so it can be pinned in a hospital catalog (``$RADFEAT_CATALOG``);
 * accepted files are copied into ``$RADFEAT_HOME/weights`` under their catalog name,
   atomically; a file already there with the same content is left alone;
-* ONNX exports made on the other machine (``<name>-<sha>-<settings>.onnx`` plus its side
-  files) are copied too when they were made from exactly these weights with this
-  radfeat's export settings, so the offline machine does not even need to export.
+* ONNX exports found beside the weights are **not** copied (a file name proves nothing about what
+  a graph computes): with torch installed the imported weights are exported and checked here, without
+  torch the export is left out with a message (see :func:`_import_exports`).
 
 Nothing here touches the network.
 """
@@ -58,7 +58,7 @@ class ImportResult:
 class ImportReport:
     folder: Path
     results: list[ImportResult] = field(default_factory=list)
-    exports: list[Path] = field(default_factory=list)  # ONNX exports copied into the home folder
+    exports: list[Path] = field(default_factory=list)  # ONNX exports made from the imported weights
 
     @property
     def imported(self) -> list[ImportResult]:
@@ -147,7 +147,7 @@ def import_paths(paths: Iterable[Path | str], *, log: Callable[[str], None] = pr
             onnx_found.setdefault(path.name, path)
             continue
         wset = by_file.get(path.name)
-        if wset is None or path.is_symlink() and not path.is_file():
+        if wset is None or not path.is_file():  # a dangling link, a FIFO (would hang), a device: not weights
             continue
         _import_file(wset, path, chosen, report, log)
 
@@ -160,7 +160,7 @@ def import_paths(paths: Iterable[Path | str], *, log: Callable[[str], None] = pr
     else:
         log(f"{len(report.imported)} imported, "
             f"{len([r for r in report.results if r.status == PRESENT])} already present, "
-            f"{len(report.rejected)} rejected, {len(report.exports)} ONNX export(s) copied")
+            f"{len(report.rejected)} rejected, {len(report.exports)} ONNX export(s) made")
     return report
 
 
@@ -195,27 +195,36 @@ def _import_file(wset: WeightSet, path: Path, chosen: dict[str, str], report: Im
 
 def _import_exports(catalog: Catalog, chosen: dict[str, str], onnx_found: dict[str, Path],
                     log: Callable[[str], None]) -> list[Path]:
-    """Copy ONNX exports whose name says they come from exactly the installed weights and settings.
+    """ONNX exports found beside the weights are never copied as they are.
 
-    An export is ``<name>-<sha16>-<settings>.onnx`` plus side files sharing its stem (``.json``,
-    which marks it finished, and e.g. ``.head.npz``, ``.int8.onnx``); all of them are copied.
+    An export's file name says which weights it came from, but its content could compute anything
+    (a tampered graph gives the same prediction for every image).  With torch installed the weights
+    just imported are exported again here, and checked against TorchXRayVision on a probe batch as
+    every export is; without torch an export cannot be checked against its weights, so it is not
+    imported (install ``radfeat[export]`` on this machine, or copy a whole ``$RADFEAT_HOME`` you trust).
     """
-    copied = []
+    import importlib.util
+
+    from radfeat.weights.export import export, is_exported
+
+    made = []
+    have_torch = importlib.util.find_spec("torch") is not None
     for name, sha in chosen.items():
-        dest = onnx_path(catalog.get(name), sha)
-        src = onnx_found.get(dest.name)
-        if src is None or not src.with_suffix(".json").is_file():
+        wset = catalog.get(name)
+        src = onnx_found.get(onnx_path(wset, sha).name)
+        if src is None:
             continue
-        parts = sorted((p for p in src.parent.iterdir() if p.is_file() and p.name.startswith(dest.stem + ".")
-                        and not p.name.endswith((".lock", ".tmp"))), key=lambda p: p.suffix == ".json")
-        todo = [p for p in parts if not (dest.parent / p.name).is_file()]
-        for part in todo:  # the .json last: an interrupted copy is simply exported again
-            with atomic_path(dest.parent / part.name) as tmp:
-                shutil.copyfile(part, tmp)
-        if todo:
-            copied.append(dest)
-            log(f"{name}: copied its ONNX export {dest.name} ({len(todo)} file(s))")
-    return copied
+        if not have_torch:
+            log(f"{name}: ONNX export {src.name} not imported: without torch it cannot be checked against its "
+                "weights (install radfeat[export] to export here)")
+            continue
+        if is_exported(wset):
+            log(f"{name}: ignoring {src.name}: this machine already has its own checked export")
+            continue
+        log(f"{name}: not copying {src.name} (an export is not trusted by its name); exporting from the "
+            "imported weights instead")
+        made.append(export(wset, log=log).path)
+    return made
 
 
 def cli_import(folder: str) -> int:

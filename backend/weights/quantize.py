@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
-from radfeat.output.atomic import atomic_path
+from radfeat.output.atomic import atomic_path, file_lock
 from radfeat.pipeline.images import read_gray
 from radfeat.pipeline.preprocess import make
 from radfeat.synthetic import chest_like
@@ -34,7 +33,7 @@ def _calibration_batches(size: int) -> list[np.ndarray]:
 def quantized(fp32_path: Path, log: Callable[[str], None] = print) -> Path:
     """Path of the int8 version of ``fp32_path``, building and caching it on first use."""
     dest = fp32_path.with_name(fp32_path.stem + ".int8.onnx")
-    with FileLock(str(dest) + ".lock", timeout=600):
+    with file_lock(str(dest) + ".lock"):
         if dest.is_file():
             return dest
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -60,8 +59,11 @@ def quantized(fp32_path: Path, log: Callable[[str], None] = print) -> Path:
         root = logging.getLogger()
         level = root.level
         root.setLevel(logging.ERROR)  # the quantiser logs one warning per BatchNorm weight
+        from radfeat.privacy import private_tempdir
+
         with contextlib.ExitStack() as stack:
             stack.callback(root.setLevel, level)
+            stack.enter_context(private_tempdir())  # the quantiser's scratch files stay in $RADFEAT_HOME
             pre_tmp = stack.enter_context(atomic_path(dest.with_suffix(".pre.onnx")))
             quant_pre_process(str(fp32_path), str(pre_tmp), skip_symbolic_shape=True)
             tmp = stack.enter_context(atomic_path(dest))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,6 @@ from radfeat.output.atomic import atomic_path
 from radfeat.weights.catalog import Catalog, WeightSet, default_pathologies
 from radfeat.weights.digest import sha256_file
 from radfeat.weights.export import is_exported
-
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class RegistrationError(InvalidInput, ValueError):
@@ -44,8 +41,11 @@ def status(catalog: Catalog | None = None) -> list[dict[str, Any]]:
 
 
 def _check_name(name: str, catalog: Catalog) -> None:
-    if not _NAME_RE.fullmatch(name or ""):
-        raise RegistrationError("Weights name must start with a letter or digit and use only letters, digits, '.', '_' or '-'")
+    from radfeat.weights.catalog_schema import check_name
+
+    problem = check_name(name)
+    if problem:
+        raise RegistrationError(problem[0].upper() + problem[1:])
     if name in catalog and catalog.get(name).source == "catalog":
         raise RegistrationError(f"'{name}' is a catalog weight set; choose another name")
 
@@ -136,7 +136,9 @@ def add_onnx(name: str, source: Path, *, input_size: int | None = None, channels
     source = Path(source).expanduser()
     if not source.is_file():
         raise RegistrationError(f"ONNX model not found: {source}")
-    with tempfile.TemporaryDirectory(prefix="radfeat-onnx-") as work:
+    from radfeat.weights.home import scratch_dir
+
+    with tempfile.TemporaryDirectory(prefix="radfeat-onnx-", dir=scratch_dir()) as work:  # never $TMPDIR
         stored, size, extra = inspect_model(source, input_size=input_size, channels=channels, mean=mean, std=std,
                                             scale=scale, outputs=outputs, crop=crop, pool=pool, workdir=Path(work))
         if task == "segmentation":

@@ -25,8 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
-from radfeat.output.atomic import atomic_path, write_text_atomic
+from radfeat.output.atomic import atomic_path, file_lock, write_text_atomic
 from radfeat.weights.catalog import WeightSet
 from radfeat.weights.export import OPSET, ExportError, onnx_path, weights_sha256
 
@@ -122,7 +121,7 @@ def export_segmentation(wset: WeightSet, log: Callable[[str], None] = print) -> 
     sha = weights_sha256(wset)
     dest = onnx_path(wset, sha)
     meta_path = dest.with_suffix(".json")
-    with FileLock(str(dest) + ".lock", timeout=1800):
+    with file_lock(str(dest) + ".lock", timeout=1800):
         if dest.is_file() and meta_path.is_file():
             meta = json.loads(meta_path.read_text())
             return SegmentationExport(dest, sha, tuple(meta["labels"]), int(meta["input_size"]),

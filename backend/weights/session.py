@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from radfeat.errors import RadfeatError
+from radfeat.privacy import disable_ort_telemetry
+
+disable_ort_telemetry()  # the environment switch is set by radfeat/__init__; this covers earlier imports
 
 
 class DeviceError(RadfeatError, RuntimeError):
