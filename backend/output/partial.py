@@ -9,6 +9,7 @@ partial as the final table.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable, Sequence
