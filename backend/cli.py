@@ -16,6 +16,7 @@ from radfeat.extractors import registry
 from radfeat.extractors.onnx_inspect import CROPS, POOLS, OnnxModelError
 from radfeat.options import (
     DEFAULT_FILENAME,
+    DEFAULT_MAX_PIXELS,
     DEFAULT_PREFIX,
     DEVICES,
     FORMATS,
@@ -33,6 +34,16 @@ from radfeat.weights.export import export, needs_export
 from radfeat.weights.offline_import import cli_import
 from radfeat.weights.readiness import ensure_weights
 
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's stop, a closing session), handled exactly like Ctrl-C."""
+
+
+def _on_sigterm(_sig: int, _frame: object) -> None:
+    raise Terminated
+
 
 def _lenient_int(value: str) -> int | str:
     """Parse an int, else hand the raw text to validation so the message is the shared one."""
@@ -40,6 +51,14 @@ def _lenient_int(value: str) -> int | str:
         return int(value)
     except ValueError:
         return value
+
+
+def _pixel_count(value: str) -> int | str:
+    """``80000000``, ``80M`` or ``80MP`` → pixels; anything else goes to validation as text."""
+    text = value.strip().upper().removesuffix("P").removesuffix("MP")
+    if text.endswith("M") and text[:-1].replace(".", "", 1).isdigit():
+        return int(round(float(text[:-1]) * 1_000_000))
+    return _lenient_int(value)
 
 
 def _add_extract_args(p: argparse.ArgumentParser) -> None:
@@ -62,6 +81,8 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="local", help="local (this machine, default) or ray (a Ray cluster)")
     p.add_argument("--ray-address", default=None,
                    help="ray engine: auto, HOST:PORT or ray://HOST:10001 (default: a private Ray on this machine)")
+    p.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="refuse images larger than N pixels (e.g. 80000000 or 80M; default 50M)")
     _add_type_args(p.add_argument_group("extraction type"))
     d = p.add_argument_group("DICOM")
     d.add_argument("--dicom-tags", default=None, metavar="TAGS",
@@ -144,7 +165,7 @@ def options_from_args(a: argparse.Namespace) -> ExtractOptions:
         features=[f.strip() for f in a.features.split(",") if f.strip()], prefix=a.prefix, filename=filename,
         workspace=a.workspace, output=a.output, format=fmt, preprocess=a.preprocess, device=a.device,
         precision=a.precision, batch_size=a.batch_size, threads=a.threads, master_table=master,
-        resume=not a.no_resume, type=kind, type_options=type_options,
+        resume=not a.no_resume, max_pixels=a.max_pixels, type=kind, type_options=type_options,
         dicom_tags=None if a.dicom_tags is None else _split(a.dicom_tags),
         views=None if a.views is None else _split(a.views), dicom_voi_lut=a.dicom_voi_lut,
         head=None if not a.head else [str(Path(h).expanduser().resolve()) for h in a.head],
@@ -179,14 +200,21 @@ def cmd_extract(a: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         (tqdm.write if bar is not None else print)(msg, file=sys.stderr)
 
+    import signal
+
+    from radfeat.pipeline.names import shown
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)  # a stop request ends the run like Ctrl-C does
     try:
         summary = extract(opts, progress=on_progress, log=log)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         out = opts.output_path()
-        kept = f"{out.name}.ray-shards/" if opts.engine == "ray" else f"{out.name}.partial"
-        return _fail(f"interrupted; finished rows are kept in {kept} — run the same command to resume",
-                     EXIT_INTERRUPTED)
+        kept = f"{shown(out.name)}.ray-shards/" if opts.engine == "ray" else f"{shown(out.name)}.partial"
+        what, code = ("terminated", EXIT_TERMINATED) if isinstance(exc, Terminated) else ("interrupted",
+                                                                                            EXIT_INTERRUPTED)
+        return _fail(f"{what}; finished rows are kept in {kept} — run the same command to resume", code)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if bar is not None:
             bar.close()
     _print_summary(summary)
@@ -194,11 +222,20 @@ def cmd_extract(a: argparse.Namespace) -> int:
 
 
 def _print_summary(summary: Any) -> None:
-    skipped = f", {summary.skipped} skipped by --views" if summary.skipped else ""
-    print(f"{summary.ok} image(s) → {summary.output}  ({summary.failed} failed{skipped}, {summary.resumed} resumed, "
-          f"{summary.images_per_s:.1f} images/s)")
+    from radfeat.pipeline.names import shown
+
+    views = f", {summary.skipped} skipped by --views" if summary.skipped else ""
+    print(f"{summary.ok} image(s) → {shown(summary.output)}  ({summary.failed} failed{views}, {summary.resumed} "
+          f"resumed, {summary.skipped_files} item(s) skipped, {summary.images_per_s:.1f} images/s)")
     if summary.failed or summary.skipped:
-        print(f"Problems listed in {summary.errors_path}")
+        print(f"Problems listed in {shown(summary.errors_path)}")
+    if summary.skipped_files:
+        print(f"Skipped files and folders listed in {shown(summary.skipped_path)}")
+    if summary.ignored:
+        print(f"{summary.ignored} hidden or system file(s) ignored (.DS_Store, Thumbs.db, names starting with '.')")
+    if summary.changed or summary.vanished:
+        print(f"Since the interrupted run: {summary.changed} image(s) changed (done again), "
+              f"{summary.vanished} no longer found (rows dropped)")
     if summary.master_table:
         m = summary.master_table
         print(f"Master table: {m['rows']} rows; {m['images_without_date']} image(s) without date, "

@@ -18,6 +18,7 @@ from radfeat.extractors import registry
 from radfeat.extractors.registry import ExtractionType
 from radfeat.output.paths import name_problem, path_problem
 from radfeat.pipeline.headers import dicom_problems
+from radfeat.pipeline.limits import DEFAULT_MAX_PIXELS, MAX_MAX_PIXELS
 from radfeat.weights.catalog import Catalog, UnknownWeights
 from radfeat.weights.session import device_problem
 
@@ -78,6 +79,7 @@ class ExtractOptions:
     threads: int | None = None
     master_table: MasterTableOptions | None = None
     resume: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS  # images declaring more pixels are refused (listed), never decoded
     # DICOM input (see radfeat.pipeline.dicom): header columns, view filter, VOI LUT
     dicom_tags: list[str] | None = None  # tag keywords written as text columns after filename
     views: list[str] | None = None  # keep only images whose ViewPosition is one of these
@@ -316,6 +318,9 @@ def _common_problems(opts: ExtractOptions, kind: ExtractionType | None) -> list[
         add("batch_size", "Batch size must be a whole number between 1 and 1024")
     if opts.threads is not None and (not is_int(opts.threads) or opts.threads < 1):
         add("threads", "Threads must be a whole number of at least 1")
+    if not is_int(opts.max_pixels) or not 1 <= opts.max_pixels <= MAX_MAX_PIXELS:
+        add("max_pixels", f"Pixel limit must be a whole number of pixels between 1 and {MAX_MAX_PIXELS:,} "
+                          f"(default {DEFAULT_MAX_PIXELS:,})")
     return problems
 
 
@@ -365,26 +370,39 @@ def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bo
     elif check_paths and not Path(mt.dates_csv).expanduser().is_file():
         problems.append(Problem("master_table.dates_csv", f"Dates CSV not found: {mt.dates_csv}"))
     else:
-        columns = None
-        if check_paths:
-            from radfeat.output.dates import read_columns  # pandas: only with a dates CSV
-
-            try:
-                columns = read_columns(Path(mt.dates_csv).expanduser())
-            except ValueError as exc:
-                problems.append(Problem("master_table.dates_csv", str(exc)))
-        for key, label in (("filename_column", "file name"), ("date_column", "date")):
-            col = getattr(mt, key)
-            if not col:
-                problems.append(Problem(f"master_table.{key}", f"Choose the {label} column of the dates CSV"))
-            elif columns is not None and col not in columns:
-                problems.append(Problem(f"master_table.{key}", f"Column '{col}' is not in the dates CSV"))
-        if mt.filename_column and mt.filename_column == mt.date_column:
-            problems.append(Problem("master_table.date_column", "File name and date columns must differ"))
+        problems.extend(_dates_csv_problems(mt, check_paths))
     if not is_int(mt.patient_level) or not (is_int(depth) and 1 <= mt.patient_level <= max(depth, 1)):
         problems.append(
             Problem("master_table.patient_level", f"Patient level must be between 1 and the folder depth ({depth})")
         )
+    return problems
+
+
+def _dates_csv_problems(mt: MasterTableOptions, check_paths: bool) -> list[Problem]:
+    """The dates CSV's columns and dates, read and checked before any extraction (encoding, separator, dates)."""
+    problems: list[Problem] = []
+    columns = None
+    if check_paths:
+        from radfeat.output.dates import read_columns  # pandas: only with a dates CSV
+
+        try:
+            columns = read_columns(Path(mt.dates_csv).expanduser())
+        except ValueError as exc:
+            problems.append(Problem("master_table.dates_csv", str(exc)))
+    for key, label in (("filename_column", "file name"), ("date_column", "date")):
+        col = getattr(mt, key)
+        if not col:
+            problems.append(Problem(f"master_table.{key}", f"Choose the {label} column of the dates CSV"))
+        elif columns is not None and col not in columns:
+            problems.append(Problem(f"master_table.{key}", f"Column '{col}' is not in the dates CSV "
+                                                           f"(its columns: {', '.join(columns)})"))
+    if mt.filename_column and mt.filename_column == mt.date_column:
+        problems.append(Problem("master_table.date_column", "File name and date columns must differ"))
+    elif columns is not None and mt.date_column in columns:
+        from radfeat.output.dates import date_problems
+
+        problems.extend(Problem("master_table.date_column", m)
+                        for m in date_problems(Path(mt.dates_csv).expanduser(), mt.date_column))
     return problems
 
 

@@ -150,6 +150,7 @@ def test_extract_progress_table_chart_then_cancel_and_resume(page, tmp_path, wor
     pg = page
     root = tmp_path / "data"
     images = make_patients(root, depth=1, n_patients=3, per_folder=2)
+    (root / "p1" / "notes.txt").write_text("not an image")  # not used: counted and named in the result
     set_root(pg, root, tiny_weights)
     pg.select_option("#preprocess", "medomics")
     wait_valid(pg)
@@ -162,6 +163,7 @@ def test_extract_progress_table_chart_then_cancel_and_resume(page, tmp_path, wor
     expect(pg.locator("#progress-pct")).to_have_text("100 %")
     expect(pg.locator("#job-result")).to_contain_text("Extraction finished", timeout=LONG)
     expect(pg.locator("#job-result")).to_contain_text(f"{len(images)} images")
+    expect(pg.locator("#job-result")).to_contain_text("1 file or folder of the input not used")
     expect(pg.locator("#progress-stats")).to_contain_text(f"{len(images)} / {len(images)} images")
     expect(pg.locator("#progress-stats")).to_contain_text("images/s")
     expect(pg.locator("#cancel-btn")).to_be_hidden()

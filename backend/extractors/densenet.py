@@ -57,7 +57,7 @@ class DenseNetExtractor(Extractor):
                 f"batch {self.batch_size}")
 
     def load(self, ref: ImageRef) -> np.ndarray:
-        pixels, maxval = read_gray(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
+        pixels, maxval = read_gray(ref.path, self.opts.max_pixels, dicom_voi_lut=self.opts.dicom_voi_lut)
         return self.pre(pixels, maxval)
 
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:

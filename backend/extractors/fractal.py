@@ -51,7 +51,7 @@ class FractalExtractor(Extractor):
         return f"fractal features, box sizes 3..{self.opts.max_box}, {self.threads} thread(s) per image"
 
     def load(self, ref: ImageRef) -> np.ndarray:
-        return read_rgb(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
+        return read_rgb(ref.path, self.opts.max_pixels, dicom_voi_lut=self.opts.dicom_voi_lut)
 
     def run(self, items: Sequence[np.ndarray], refs: Sequence[ImageRef]) -> BatchResult:
         result = BatchResult(blocks=[])

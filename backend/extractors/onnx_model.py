@@ -25,18 +25,19 @@ from radfeat.extractors.base import BatchResult, Extractor
 from radfeat.extractors.onnx_inspect import OnnxModelError, pool_output  # noqa: F401  (OnnxModelError: re-exported)
 from radfeat.output.columns import block_names
 from radfeat.pipeline.discovery import ImageRef
-from radfeat.pipeline.images import center_square, read_gray, read_rgb, to_uint8
+from radfeat.pipeline.images import DEFAULT_MAX_PIXELS, center_square, read_gray, read_rgb, to_uint8
 from radfeat.weights.export import weights_sha256
 from radfeat.weights.readiness import ensure_weights
 from radfeat.weights.session import OnnxSession
 
 
-def load_image(path: Path, channels: int, size: int, crop: str, dicom_voi_lut: bool = False) -> np.ndarray:
+def load_image(path: Path, channels: int, size: int, crop: str, dicom_voi_lut: bool = False,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An image as the registered model sees it before normalisation: ``H × W × C`` float32 pixels 0..255."""
     if channels == 3:
-        arr = read_rgb(path, dicom_voi_lut=dicom_voi_lut)
+        arr = read_rgb(path, max_pixels, dicom_voi_lut=dicom_voi_lut)
     else:
-        arr = to_uint8(*read_gray(path, dicom_voi_lut=dicom_voi_lut))
+        arr = to_uint8(*read_gray(path, max_pixels, dicom_voi_lut=dicom_voi_lut))
     if crop == "center":  # TorchXRayVision's centre square crop, on grey or colour pixels
         arr = center_square(arr)
     img = Image.fromarray(np.ascontiguousarray(arr), "RGB" if channels == 3 else "L")
@@ -77,7 +78,7 @@ class OnnxExtractor(Extractor):
 
     def load(self, ref: ImageRef) -> np.ndarray:
         pixels = load_image(ref.path, self.cfg["channels"], self.wset.input_size, self.cfg["crop"],
-                            self.opts.dicom_voi_lut)
+                            self.opts.dicom_voi_lut, self.opts.max_pixels)
         x = (pixels / self.scale - self.mean) / self.std
         return x if self.cfg["layout"] == "NHWC" else x.transpose(2, 0, 1)
 

@@ -241,7 +241,7 @@ class SaliencyExtractor(Extractor):
                 f"{per_image} PNG file(s) per image in {self.folder}")
 
     def load(self, ref: ImageRef) -> _Item:
-        pixels, maxval = read_gray(ref.path, dicom_voi_lut=self.opts.dicom_voi_lut)
+        pixels, maxval = read_gray(ref.path, self.opts.max_pixels, dicom_voi_lut=self.opts.dicom_voi_lut)
         return _Item(self.pre(pixels, maxval), display_image(pixels, maxval, self.opts.preprocess))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

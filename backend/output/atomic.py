@@ -222,7 +222,7 @@ def write_bytes_atomic(target: str | Path, data: bytes, root: str | Path | None 
         fh.write(data)
 
 
-def open_file(target: str | Path, mode: str = "ab", root: str | Path | None = None) -> IO:
+def open_file(target: str | Path, mode: str = "ab", root: str | Path | None = None, buffering: int = -1) -> IO:
     """Open an existing file (``mode`` ``ab``, ``rb`` or ``rb+``) without following a link at any level below the root.
 
     ``ab`` creates the file when it is missing.  Used for the streaming partial table and resumable downloads.
@@ -246,7 +246,7 @@ def open_file(target: str | Path, mode: str = "ab", root: str | Path | None = No
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise UnsafePath(f"{target} is not a plain file")
-    return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, buffering=buffering)
 
 
 def replace(src: str | Path, dest: str | Path, root: str | Path | None = None) -> None:

@@ -113,10 +113,15 @@ def write_parquet_from_csv(src: Path, dest: Path, types: dict[str, pa.DataType] 
 
 
 def write_errors(path: Path, errors: Iterable[tuple[str, str]]) -> None:
+    write_listing(path, ["path", "reason"], errors)
+
+
+def write_listing(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A small CSV listing (errors, skipped items), atomically."""
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["path", "reason"])
-        w.writerows(errors)
+        w.writerow(header)
+        w.writerows(rows)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from radfeat.options import MasterTableOptions, master_date_column, master_patient_column
 from radfeat.output.atomic import atomic_open
-from radfeat.output.dates import read_dates
+from radfeat.output.dates import parse_dates, read_dates
 from radfeat.output.partial import csv_rows
 
 _DIGITS = re.compile(r"\d+")
@@ -82,7 +81,7 @@ def _csv_dates(mt: MasterTableOptions, report: MasterReport) -> dict[str, list[s
         if len(ds) > 1:
             report.duplicate_dates += len(ds) - 1
             report.listing.append(("date listed more than once", fname))
-    parsed = pd.to_datetime(dates[mt.date_column], errors="coerce", format="mixed")
+    parsed = parse_dates(dates[mt.date_column])
     for fname, date, ok in zip(dates[mt.filename_column], dates[mt.date_column], parsed.notna(), strict=True):
         if not ok:
             report.unparseable_dates += 1

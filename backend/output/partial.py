@@ -1,13 +1,15 @@
 """The streaming partial table: finished rows appended batch by batch, and resume.
 
 Rows go to ``<output>.partial`` (plain CSV) together with a small state file (the options
-fingerprint and the columns); a run started again with the same options reads which images are
-already there and continues.  When the run completes, :mod:`radfeat.output.formats` publishes the
+fingerprint and the columns) and ``<output>.partial.files``, which version of each image the rows
+came from (:mod:`radfeat.output.stamps`); a run started again with the same options reads which
+images are already there, drops or redoes those whose file changed since, and continues.  When the run completes, :mod:`radfeat.output.formats` publishes the
 partial as the final table.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -18,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from radfeat.output import stamps as bookkeeping
 from radfeat.output.atomic import ensure_folder, open_file, remove, write_text_atomic
 from radfeat.pipeline.discovery import ImageRef
 
@@ -32,21 +35,28 @@ class PartialTable:
         self.state_path = output.with_name(output.name + ".partial.json")
         self.columns = columns
         self.n_keys = sum(1 for c in columns if c.startswith("level_")) + 1
+        self.stamps_path = bookkeeping.stamps_path(self.path)
+        self._file_keys: list[str] = []  # keys of the resumed rows, in file order (until reconcile)
+        self.index: dict[str, int] = {}
+        self.in_order = True  # rows so far are the first images in discovery order (else: sorted at the end)
         self.done: set[str] = set()
+        self.stamps: dict[str, bookkeeping.Stamp] = {}
         self.rows = 0
+        self.log = log
         ensure_folder(output.parent)
-        state = {"fingerprint": fingerprint, "columns": columns}
+        state = {"fingerprint": fingerprint, "columns": columns, "bookkeeping": 2}
         if resume and self._matches(state):
             self._recover()
-            if self.done:
-                log(f"Resuming: {len(self.done)} image(s) already in {self.path.name}")
         else:
             if self.path.exists():
                 log(f"Starting over: {self.path.name} came from different options")
             # the options ride along (the page offers "Resume" with them); only the fingerprint decides
             write_text_atomic(self.state_path, json.dumps({**state, "options": options}, indent=1, default=str))
             write_text_atomic(self.path, ",".join(columns) + "\n")  # never through a link planted at this name
-        self._fh = open_file(self.path, "ab")  # kept open for the run, closed in close(); never through a link
+            write_text_atomic(self.stamps_path, "")
+        # unbuffered: a failed write (disk full) leaves nothing pending that a later close would retry
+        self._fh = _open_append(self.path)
+        self._stamps_fh = _open_append(self.stamps_path)
 
     def _matches(self, state: dict[str, Any]) -> bool:
         if self.path.is_symlink() or not (self.path.is_file() and self.state_path.is_file()):
@@ -68,10 +78,39 @@ class PartialTable:
         opts = pacsv.ConvertOptions(include_columns=names, column_types={n: pa.string() for n in names},
                                     strings_can_be_null=False)
         with open_file(self.path, "rb") as fh:
-            table = pacsv.read_csv(fh, convert_options=opts)
+            table = pacsv.read_csv(fh, convert_options=opts,
+                                   parse_options=pacsv.ParseOptions(newlines_in_values=True))
         keys = ["/".join(parts) for parts in zip(*(table.column(n).to_pylist() for n in names), strict=True)]
+        self._file_keys = keys
         self.done = set(keys)
         self.rows = len(keys)
+        self.stamps = bookkeeping.read_stamps(self.stamps_path)
+
+    def reconcile(self, images: Sequence[ImageRef]) -> tuple[int, int]:
+        """Drop the rows of images deleted or changed since they were written; ``(changed, vanished)``.
+
+        The changed ones are no longer in :attr:`done`, so the run does them again.
+        """
+        changed, vanished = bookkeeping.stale(self.done, self.stamps, images)
+        self.index = {r.key: i for i, r in enumerate(images)}
+        kept_keys = [k for k in self._file_keys if k not in changed and k not in vanished]
+        self.in_order = bookkeeping.in_discovery_order(kept_keys, self.index)
+        self._file_keys = []
+        if changed or vanished:
+            drop = changed | vanished
+            self._fh.close()
+            self.rows = bookkeeping.drop_rows(self.path, self.n_keys, drop)
+            self.done -= drop
+            self.stamps = {k: v for k, v in self.stamps.items() if k in self.done}
+            self._stamps_fh.close()
+            bookkeeping.write_stamps(self.stamps_path, self.stamps)
+            self._fh = _open_append(self.path)
+            self._stamps_fh = _open_append(self.stamps_path)
+            self.log(f"Resume: {len(changed)} image(s) changed since their rows were written (done again), "
+                     f"{len(vanished)} no longer found (rows dropped)")
+        if self.done:
+            self.log(f"Resuming: {len(self.done)} image(s) already in {self.path.name}")
+        return len(changed), len(vanished)
 
     def append(self, refs: Sequence[ImageRef], blocks: Sequence[np.ndarray]) -> None:
         """Write one batch of rows (``blocks``: feature matrices in column order) and flush it.
@@ -96,21 +135,30 @@ class PartialTable:
         return key_columns(self.n_keys, refs)
 
     def _write(self, refs: Sequence[ImageRef], data: bytes) -> None:
-        self._fh.write(data)
-        self._fh.flush()
+        _write_all(self._fh, data)  # the rows first, then which file versions they came from
+        _write_all(self._stamps_fh, bookkeeping.stamp_lines(refs))
         self.rows += len(refs)
         self.done.update(r.key for r in refs)
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+        for fh in (self._fh, self._stamps_fh):
+            if not fh.closed:
+                try:
+                    os.fsync(fh.fileno())
+                finally:
+                    fh.close()
+
+    def sort(self) -> None:
+        """Put the rows in discovery order if resuming mixed it (images done again, failures retried)."""
+        self.close()
+        if not self.in_order:
+            bookkeeping.reorder_rows(self.path, self.n_keys, self.index)
+            self.in_order = True
 
     def discard(self) -> None:
         """Remove the partial files once the final table exists."""
         self.close()
-        for p in (self.path, self.state_path):
+        for p in (self.path, self.state_path, self.stamps_path):
             remove(p)
 
 
@@ -126,6 +174,17 @@ def _after_last_newline(fh) -> int:
         end = start
     return 0
 
+
+def _open_append(path: Path) -> io.RawIOBase:
+    """An unbuffered append-only file for ``path``, never through a link (see :func:`open_file`)."""
+    return open_file(path, "ab", buffering=0)
+
+
+def _write_all(fh: io.RawIOBase, data: bytes) -> None:
+    """Write every byte on an unbuffered file (a short write continues; an error raises)."""
+    view = memoryview(data)
+    while view:
+        view = view[fh.write(view) or 0:]
 
 
 def key_columns(n_keys: int, refs: Sequence[ImageRef]) -> list[list[str]]:

@@ -126,8 +126,9 @@ def _check_image(ds: Any, max_pixels: int) -> None:
     rows, cols = int(ds.Rows), int(ds.Columns)
     if rows < 1 or cols < 1:
         raise ImageError(f"DICOM image of {rows} × {cols} pixels")
-    if rows * cols * frames > max_pixels:
-        raise ImageError(f"image too large ({rows} × {cols} pixels, limit {max_pixels})")
+    from radfeat.pipeline.images import check_pixels  # (images imports this module)
+
+    check_pixels(cols, rows * frames, max_pixels)  # the one pixel limit (--max-pixels), before any decoding
     if not 1 <= int(ds.BitsStored) <= 16:
         raise ImageError(f"unsupported BitsStored {ds.BitsStored} (1 to 16 are supported)")
     _check_decoder(ds)

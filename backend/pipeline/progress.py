@@ -36,6 +36,9 @@ class Progress:
         return {**asdict(self), "errors": list(self.errors)}
 
 
+SHOWN_SKIPPED = 200
+
+
 @dataclass
 class Summary:
     output: str
@@ -53,6 +56,12 @@ class Summary:
     master_table: dict[str, Any] | None = None
     master: dict[str, Any] | None = None  # master_table in words for the page (see MasterReport.brief)
     provider: str = ""
+    skipped_files: int = 0  # files and folders of the input not used (listed with the reason in skipped_path)
+    skipped_path: str = ""
+    skipped_items: list[dict[str, str]] = field(default_factory=list)  # the first SHOWN_SKIPPED of them
+    ignored: int = 0  # hidden files and system clutter (.DS_Store, Thumbs.db), counted only
+    changed: int = 0  # resumed rows whose image changed since they were written: done again
+    vanished: int = 0  # resumed rows whose image is gone: dropped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,6 +14,7 @@ leave the finished rows in ``<output>.partial``, and the same command resumes.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import platform
 import threading
@@ -28,6 +29,7 @@ import numpy as np
 import onnxruntime
 import pyarrow as pa
 from radfeat import __version__
+from radfeat.errors import RadfeatError
 from radfeat.extractors.base import Extractor, make_extractor
 from radfeat.options import (
     ExtractOptions,
@@ -40,14 +42,18 @@ from radfeat.options import (
 )
 from radfeat.output.atomic import trust_root
 from radfeat.output.columns import is_text_column, level_columns, sidecar
-from radfeat.output.formats import publish, write_errors, write_json
+from radfeat.output.dates import load as load_dates
+from radfeat.output.formats import publish, write_errors, write_json, write_listing
 from radfeat.output.master import build_master
 from radfeat.output.partial import PartialTable
 from radfeat.pipeline.depths import no_images_message, report_other_depths
 from radfeat.pipeline.discovery import Discovery, ImageRef, discover
+from radfeat.pipeline.guard import output_lock, writing
 from radfeat.pipeline.headers import HeaderPass, scan_headers
 from radfeat.pipeline.images import ImageError
-from radfeat.pipeline.progress import Progress, Summary
+from radfeat.pipeline.names import shown
+from radfeat.pipeline.progress import SHOWN_SKIPPED, Progress, Summary
+from radfeat.pipeline.testhook import pause_point
 from radfeat.weights.session import default_threads
 
 logger = logging.getLogger("radfeat")
@@ -97,8 +103,8 @@ class _Run:
         return self.done - self.resumed
 
     def fail(self, ref: ImageRef, reason: str) -> None:
-        self.errors.append({"path": str(ref.path), "reason": reason})
-        self.log(f"Skipped {ref.path}: {reason}")
+        self.errors.append({"path": shown(ref.path), "reason": reason})
+        self.log(f"Skipped {shown(ref.path)}: {reason}")
 
     def rate(self) -> float:
         elapsed = time.perf_counter() - self.t_loop
@@ -118,7 +124,9 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
             **kwargs: Any) -> Summary:
     """Extract features for every image of ``options.input``; see :class:`ExtractOptions`.
 
-    Raises :class:`OptionsError` (before any work) when options are invalid.
+    Raises :class:`OptionsError` (before any work) when options are invalid, :class:`OutputBusy` at once when
+    another run writes the same output, :class:`OutputUnwritable` when the output cannot be written (finished
+    rows are kept and the same call resumes).
     Returns a :class:`Summary`; ``summary.cancelled`` is true when ``cancel`` was set.
     """
     opts = _options_from(options, kwargs)
@@ -130,37 +138,69 @@ def extract(options: ExtractOptions | None = None, *, progress: Callable[[Progre
     if opts.engine == "ray":
         from radfeat.pipeline.ray_engine import extract_ray
 
-        return extract_ray(opts, report, cancel, log)
+        with output_lock(opts.output_path()):
+            return extract_ray(opts, report, cancel, log)
+    found = _discover(opts, Path(opts.input).expanduser().resolve(), report, log)  # refused here: nothing written
+    with output_lock(opts.output_path()):  # one run per output, across processes, for the whole run
+        return _extract_locked(opts, found, report, cancel, log)
+
+
+def _kept(partial: PartialTable) -> str:
+    return (f"{partial.rows} finished row(s) are kept in {shown(partial.path.name)}: fix the cause "
+            "(free space, permissions) and run the same command to resume")
+
+
+def _extract_locked(opts: ExtractOptions, found: Discovery, report: Callable[[Progress], None],
+                    cancel: threading.Event, log: Callable[[str], None]) -> Summary:
     t_start = time.perf_counter()
-    setup = prepare_run(opts, report, log)
-    ex, found, headers, threads, output = setup.ex, setup.found, setup.headers, setup.threads, setup.output
-    partial = PartialTable(output, setup.columns, setup.fingerprint, resume=opts.resume, log=log,
-                           options=opts.to_dict())
-    todo = [ref for ref in headers.refs if ref.key not in partial.done]  # refs carry their DICOM tag cells
-    run = _start(opts, found, headers, todo, report, log)
-    log(f"{run.total} image(s) found, {run.resumed} already done; {ex.start_line()}")
+    setup = prepare_run(opts, report, log, found=found)
+    ex, headers, threads, output = setup.ex, setup.headers, setup.threads, setup.output
+    _list_skipped(found, output, log)
+    with writing(output):
+        partial = PartialTable(output, setup.columns, setup.fingerprint, resume=opts.resume, log=log,
+                               options=opts.to_dict())
     try:
+        with writing(partial.path, _kept(partial)):
+            changed, vanished = partial.reconcile(headers.refs)  # images deleted or replaced since their rows
+        todo = [ref for ref in headers.refs if ref.key not in partial.done]  # refs carry their DICOM tag cells
+        run = _start(opts, found, headers, todo, report, log)
+        log(f"{run.total} image(s) found, {run.resumed} already done; {ex.start_line()}")
         _extract_all(ex, todo, run, partial, cancel, threads)
     finally:
-        partial.close()
+        with writing(partial.path, _kept(partial)):
+            partial.close()
 
     summary = _summary(output, ex, run, partial, cancelled=cancel.is_set())
-    write_errors(Path(summary.errors_path), [(e["path"], e["reason"]) for e in run.errors])
+    _account(summary, found, changed, vanished)
+    with writing(summary.errors_path):
+        write_errors(Path(summary.errors_path), [(e["path"], e["reason"]) for e in run.errors])
     if summary.cancelled:
         summary.seconds = time.perf_counter() - t_start
-        log(f"Cancelled: {partial.rows} row(s) kept in {partial.path}; run again with the same options to resume")
+        log(f"Cancelled: {partial.rows} row(s) kept in {shown(partial.path)}; "
+            "run again with the same options to resume")
         run.progress("cancelled")
         return summary
-    run.progress("writing", message=f"Writing {output.name}")
-    partial.close()
-    publish_table(opts, ex, partial.path, partial.columns, output, summary, headers, log)
+    run.progress("writing", message=f"Writing {shown(output.name)}")
+    with writing(output, _kept(partial)):
+        partial.sort()  # a resumed table is the uninterrupted one, row for row
+        publish_table(opts, ex, partial.path, partial.columns, output, summary, headers, log)
     partial.discard()
     ex.finish(summary)
     summary.seconds = time.perf_counter() - t_start
-    write_json(Path(summary.provenance_path), provenance(opts, ex, summary, threads))
-    run.progress("done", images_per_s=summary.images_per_s, eta_s=0.0, message=f"Wrote {output}")
-    log(f"Wrote {output}: {partial.rows} row(s), {summary.failed} failed, {summary.images_per_s:.1f} images/s")
+    with writing(summary.provenance_path):
+        write_json(Path(summary.provenance_path), provenance(opts, ex, summary, threads))
+    run.progress("done", images_per_s=summary.images_per_s, eta_s=0.0, message=f"Wrote {shown(output)}")
+    log(f"Wrote {shown(output)}: {partial.rows} row(s), {summary.failed} failed, "
+        f"{summary.images_per_s:.1f} images/s")
     return summary
+
+
+def _account(summary: Summary, found: Discovery, changed: int, vanished: int) -> None:
+    """What the summary says beyond the rows: items not used, clutter ignored, what resume found changed."""
+    summary.skipped_files = len(found.skipped)
+    summary.skipped_path = str(sidecar(Path(summary.output), ".skipped.csv"))
+    summary.skipped_items = [{"path": p, "reason": r} for p, r in found.skipped[:SHOWN_SKIPPED]]
+    summary.ignored, summary.changed, summary.vanished = found.ignored, changed, vanished
 
 
 @dataclass
@@ -177,7 +217,7 @@ class RunSetup:
 
 
 def prepare_run(opts: ExtractOptions, report: Callable[[Progress], None], log: Callable[[str], None], *,
-                on_driver: bool = False) -> RunSetup:
+                on_driver: bool = False, found: Discovery | None = None) -> RunSetup:
     """Discovery, DICOM headers, the extractor (weights, export, session), columns and fingerprint.
 
     ``on_driver``: the Ray engine's driver prepares the extractor on its CPU with one thread (the workers
@@ -185,7 +225,7 @@ def prepare_run(opts: ExtractOptions, report: Callable[[Progress], None], log: C
     """
     wset = resolve_weights(opts)
     root = Path(opts.input).expanduser().resolve()
-    found = _discover(opts, root, report, log)
+    found = found if found is not None else _discover(opts, root, report, log)
     threads = opts.threads or default_threads()
     headers = scan_headers(found.images, opts, max(1, min(threads, 8)))
     ex = make_extractor(replace(opts, device="cpu") if on_driver else opts, wset, 1 if on_driver else threads, log)
@@ -200,16 +240,25 @@ def prepare_run(opts: ExtractOptions, report: Callable[[Progress], None], log: C
 
 def _discover(opts: ExtractOptions, root: Path, report: Callable[[Progress], None],
               log: Callable[[str], None]) -> Discovery:
-    """The images at the chosen depth; images at other depths are counted, never silently dropped."""
-    report(Progress("discovering", message=f"Looking for images in {root}"))
+    """The images at the chosen depth; everything else is counted (and listed by :func:`_list_skipped`)."""
+    report(Progress("discovering", message=f"Looking for images in {shown(root)}"))
     found = discover(root, opts.depth, opts.select)
-    for path, reason in found.problems:
-        log(f"Folder problem: {path}: {reason}")
     if opts.select is None or not found.images:
         depths = report_other_depths(root, opts.depth, log)
         if not found.images:
-            raise OptionsError([Problem("input", no_images_message(root, opts.depth, depths))])
+            raise OptionsError([Problem("input", no_images_message(shown(root), opts.depth, depths))])
     return found
+
+
+def _list_skipped(found: Discovery, output: Path, log: Callable[[str], None]) -> None:
+    """``…skipped.csv``: every file and folder not used, with the reason; hidden clutter only counted."""
+    skipped_path = sidecar(output, ".skipped.csv")
+    with writing(skipped_path):
+        write_listing(skipped_path, ["path", "reason"], found.skipped)
+    if found.skipped:
+        log(f"Skipped {len(found.skipped)} item(s), listed in {shown(skipped_path.name)}: {found.overview()}")
+    if found.ignored:
+        log(f"Ignored {found.ignored} hidden or system file(s) (.DS_Store, Thumbs.db, names starting with '.')")
 
 
 def _start(opts: ExtractOptions, found: Discovery, headers: HeaderPass, todo: list[ImageRef],
@@ -219,7 +268,7 @@ def _start(opts: ExtractOptions, found: Discovery, headers: HeaderPass, todo: li
         log(f"{len(skipped)} image(s) skipped: not one of the chosen views ({', '.join(opts.views or [])})")
     resumed = len(headers.refs) - len(todo)
     run = _Run(report, log, total=len(found.images), resumed=resumed, n_skipped=len(skipped),
-               errors=[{"path": str(ref.path), "reason": reason} for ref, reason in skipped])
+               errors=[{"path": shown(ref.path), "reason": reason} for ref, reason in skipped])
     run.done = resumed + len(skipped)
     run.progress("extracting", message=f"{len(todo)} image(s) to process")
     return run
@@ -267,20 +316,24 @@ def _extract_all(ex: Extractor, todo: list[ImageRef], run: _Run, partial: Partia
     A cancel stops after the current batch."""
     workers = max(1, min(threads, 8))
     window = ex.batch_size * 2 + workers  # read-ahead bound: decoded inputs in memory at any time
+    pause, batches = pause_point(), 0  # the test pause point (inert outside tests)
     with ThreadPoolExecutor(workers, thread_name_prefix="radfeat-decode") as pool:
         loaded = _read_ahead(pool, todo, ex.load, window)
         more = bool(todo)
         while more and not cancel.is_set():
             batch, more = _next_batch(loaded, ex.batch_size, run)
             if batch:
-                result = ex.run([b.x for b in batch], [b.ref for b in batch])
-                if result.values is not None:
-                    partial.append_columns(result.refs, result.values)
-                elif result.blocks:
-                    partial.append(result.refs, result.blocks)
+                with writing(partial.path, _kept(partial)):  # rows, and saliency maps written by run()
+                    result = ex.run([b.x for b in batch], [b.ref for b in batch])
+                    if result.values is not None:
+                        partial.append_columns(result.refs, result.values)
+                    elif result.blocks:
+                        partial.append(result.refs, result.blocks)
                 for ref, reason in result.failed:
                     run.fail(ref, reason)
                 run.done += len(batch)
+                batches += 1
+                pause(batches)
             run.batch_done()
         loaded.close()
 
@@ -303,9 +356,16 @@ def publish_table(opts: ExtractOptions, ex: Extractor, src: Path, columns: list[
                 pa.float64() if ex.float64 else None)
         return
     mt = opts.master_table
+    if not mt.dates_from_dicom:
+        with contextlib.suppress(ValueError):
+            log(f"Dates CSV read as {load_dates(Path(mt.dates_csv).expanduser()).describe()}")
     target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
     listing = sidecar(output, ".unmatched.csv")
-    mreport = build_master(src, target, mt, opts.depth, listing_path=listing, headers=headers)
+    try:
+        mreport = build_master(src, target, mt, opts.depth, listing_path=listing, headers=headers)
+    except ValueError as exc:  # the dates CSV changed or vanished since the run was checked
+        raise RadfeatError(f"Master table: {exc}; the extracted rows are kept in {shown(src.name)}: "
+                           "fix the dates CSV and run the same command") from None
     patient = master_patient_column(mt)
     numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
     publish(target, output, opts.format, [master_date_column(mt)] + ([] if numeric_ids else [patient]),
@@ -344,7 +404,8 @@ def provenance(opts: ExtractOptions, ex: Extractor, summary: Summary, threads: i
         "platform": platform.platform(),
         "options": opts.to_dict(),
         "counts": {"images": summary.total, "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
-                   "resumed": summary.resumed,
+                   "resumed": summary.resumed, "skipped_files": summary.skipped_files, "ignored": summary.ignored,
+                   "changed_since_resume": summary.changed, "vanished_since_resume": summary.vanished,
                    "unmatched": None if summary.master_table is None else {
                        k: summary.master_table[k] for k in ("images_without_date", "dates_without_image")}},
         "master_table": summary.master_table,

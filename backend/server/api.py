@@ -22,6 +22,7 @@ from radfeat.options import ExtractOptions, weights_label
 from radfeat.output.dates import inspect_csv
 from radfeat.output.paging import OffsetError, read_page
 from radfeat.pipeline.discovery import folders_at_depth
+from radfeat.pipeline.guard import OutputBusy, is_held
 from radfeat.pipeline.images import ImageError, thumbnail_png
 from radfeat.server.jobs import LOG_SHOWN, JobManager
 from radfeat.server.page_options import prepare_options
@@ -34,7 +35,7 @@ from radfeat.weights.features import feature_family
 log = logging.getLogger("radfeat.server")
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".arff"}
-SIDECAR_SUFFIXES = (".errors.csv", ".unmatched.csv", ".partial.csv")
+SIDECAR_SUFFIXES = (".errors.csv", ".unmatched.csv", ".partial.csv", ".skipped.csv")
 MAX_TABLE_PAGE = 1000
 MAX_DEPTH = 32
 
@@ -152,6 +153,8 @@ class Api:
         self.policy.choose(opts.input)
         if opts.master_table is not None and opts.master_table.dates_csv:
             self.policy.choose(opts.master_table.dates_csv)
+        if is_held(Path(output)):  # another process (a CLI run, a second backend) is writing this table
+            raise OutputBusy(Path(output))
         job = self.jobs.start(opts, weights=weights, output=output)
         return {"job_id": job.id, "output": output, "weights": weights}
 
@@ -212,7 +215,8 @@ class Api:
                     continue
                 st = entry.stat()
                 side = {key: str(entry.with_name(entry.stem + suffix)) for key, suffix in
-                        (("errors_path", ".errors.csv"), ("provenance_path", ".json"))}
+                        (("errors_path", ".errors.csv"), ("provenance_path", ".json"),
+                         ("skipped_path", ".skipped.csv"))}
                 files.append({"name": name, "path": str(entry), "size": st.st_size, "modified": _iso(st.st_mtime),
                               "mtime": st.st_mtime, "format": entry.suffix.lower().lstrip("."),
                               **{k: (v if Path(v).is_file() else None) for k, v in side.items()},

@@ -256,7 +256,10 @@ class JobManager:
                     problems = [{"field": _field(p, "field", ""), "message": _field(p, "message", str(p))}
                                 for p in raw]
                 error = str(exc) or type(exc).__name__
-                log.exception("Extraction job %s failed", job.id)
+                if hasattr(exc, "exit_status"):  # a RunError: its one line says it all
+                    log.warning("Extraction job %s failed: %s", job.id, error)
+                else:
+                    log.exception("Extraction job %s failed", job.id)
         with job._lock:
             job.state, job.finished = state, time.time()
             job.summary, job.error, job.problems = summary, error, problems

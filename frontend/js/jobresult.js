@@ -55,6 +55,22 @@ function doneText(box, st, summary, output, job) {
       el("code", { text: maps.folder }), ". Pick a row of the table below to see an image’s maps."));
   }
   if (summary.master && typeof summary.master === "object") masterText(box, summary.master);
+  accountingText(box, summary);
+}
+
+/** What the run did not use (listed in the skipped file) and what a resume found changed: never silent. */
+function accountingText(box, summary) {
+  const parts = [];
+  if (summary.skipped_files) {
+    parts.push(`${plural(summary.skipped_files, "file or folder", "files or folders")} of the input not used (images at another depth, other files, broken links, unreadable folders), listed in `);
+  }
+  const p = el("p", { class: "small skipped-summary" }, ...parts);
+  if (summary.skipped_files) p.append(el("code", { text: summary.skipped_path || "" }), ". ");
+  if (summary.ignored) p.append(`${plural(summary.ignored, "hidden or system file")} ignored. `);
+  if (summary.changed || summary.vanished) {
+    p.append(`Since the interrupted run, ${plural(summary.changed || 0, "image")} changed (done again) and ${summary.vanished || 0} disappeared (rows dropped).`);
+  }
+  if (p.childNodes.length) box.append(p);
 }
 
 /** The master table's join, said in words: rows, the images without a date (named), the rest counted. */
