@@ -12,6 +12,7 @@ from radfeat.options import OptionsError, Problem
 MODEL_KINDS = ("logistic", "mlp")
 MODELS_SUBDIR = Path("DATA") / "models"
 MIN_FOLDS, MAX_FOLDS = 2, 20
+OUTPUT_FILES = ("metrics.json", "folds.csv", "predictions.csv", "roc.png")
 _NAME_RE = re.compile(r"[A-Za-z0-9_]+")
 _COLUMN_RE = re.compile(r"[^A-Za-z0-9_]+")
 
@@ -59,7 +60,14 @@ class FitOptions:
         return _COLUMN_RE.sub("_", f"{stem}_{self.target}").strip("_") or "model"
 
     def output_dir(self) -> Path:
-        return (Path(self.workspace).expanduser() / MODELS_SUBDIR / self.model_name()).resolve()
+        """``<workspace>/DATA/models/<name>``; links below the workspace are not resolved (they are refused)."""
+        return Path(self.workspace).expanduser().resolve() / MODELS_SUBDIR / self.model_name()
+
+    def output_files(self) -> list[Path]:
+        """The model folder and every file a fit writes into it."""
+        out = self.output_dir()
+        heads = [f"{k}.onnx" for k in MODEL_KINDS if isinstance(self.models, list) and k in self.models]
+        return [out, *(out / n for n in (*OUTPUT_FILES, *heads))]
 
 
 def _is_int(value: object) -> bool:
@@ -102,7 +110,29 @@ def validate(opts: FitOptions, *, check_paths: bool = True) -> list[Problem]:
         add("seed", "Seed must be a whole number of at least 0")
     if opts.name is not None and (not isinstance(opts.name, str) or not _NAME_RE.fullmatch(opts.name)):
         add("name", "Model name may contain only letters, digits and underscores")
+    elif check_paths and isinstance(opts.workspace, str) and opts.workspace:
+        problems.extend(output_problems(opts))
     return problems
+
+
+def output_problems(opts: FitOptions) -> list[Problem]:
+    """A planted symbolic link at ``DATA``, ``DATA/models``, the model folder or any output file is refused."""
+    from radfeat.output.atomic import link_below
+
+    try:
+        workspace = Path(opts.workspace).expanduser().resolve()
+        paths = opts.output_files()
+    except (OSError, ValueError, RuntimeError) as exc:
+        return [Problem("name", f"Model folder cannot be used: {exc}")]
+    for path in paths:
+        link = link_below(path, workspace)
+        if link is not None:
+            return [Problem("name", f"{link} is a symbolic link; radfeat never writes through links "
+                                    "(remove it or choose another name)")]
+        is_folder = path == paths[0]
+        if path.exists() and not (path.is_dir() if is_folder else path.is_file()):
+            return [Problem("name", f"{path} exists and is not a {'folder' if is_folder else 'file'}")]
+    return []
 
 
 def check(opts: FitOptions, *, check_paths: bool = True) -> None:

@@ -6,6 +6,7 @@ Pillow's built-in font has no en dash or minus sign: labels are kept to ASCII.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -29,8 +30,8 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def draw_roc(curves: list[tuple[str, np.ndarray, np.ndarray]], title: str, dest: Path) -> None:
-    """``curves``: (legend, fpr, tpr) per model; writes a PNG at ``dest`` (the caller makes it atomic)."""
+def draw_roc(curves: list[tuple[str, np.ndarray, np.ndarray]], title: str, dest: Path | IO[bytes]) -> None:
+    """``curves``: (legend, fpr, tpr) per model; writes a PNG to ``dest`` (the caller opens it with the safe writer)."""
     img = Image.new("RGB", (SIZE, SIZE), "white")
     d = ImageDraw.Draw(img)
     w, h = SIZE - LEFT - RIGHT, SIZE - TOP - BOTTOM

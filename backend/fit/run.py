@@ -2,15 +2,14 @@
 
 Everything goes to ``<workspace>/DATA/models/<name>/``, which appears whole or not at all: the
 files are written into a hidden staging folder beside it, then swapped in by renames (a previous
-fit of the same name is replaced only once the new one is complete).
+fit of the same name is replaced only once the new one is complete).  Every write goes through
+:mod:`radfeat.output.atomic`: no folder or file is ever reached through a symbolic link.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from radfeat.fit.data import FitData, load
 from radfeat.fit.options import MODELS_SUBDIR, FitOptions, check
 from radfeat.fit.validation import METRICS, CvResult, cross_validate, train
 from radfeat.options import OptionsError, Problem
+from radfeat.output.atomic import atomic_open, staged_folder, write_bytes_atomic, write_text_atomic
 
 
 @dataclass
@@ -70,7 +70,7 @@ def missing_dependencies() -> str | None:
 def _output_dir(opts: FitOptions) -> Path:
     ws = Path(opts.workspace).expanduser().resolve()
     out = opts.output_dir()
-    if ws not in out.parents or (ws / MODELS_SUBDIR / opts.model_name()).is_symlink():
+    if out.parent != ws / MODELS_SUBDIR:
         raise OptionsError([Problem("name", f"Models are written only under {ws / MODELS_SUBDIR}")])
     return out
 
@@ -104,17 +104,13 @@ def fit_model(options: FitOptions | None = None, *, progress: Callable[[FitProgr
 
     cv = cross_validate(data, opts.models, opts.folds, opts.seed, step=step, cancel=cancel)
     summary = FitSummary(output_dir=str(out), name=opts.model_name(), data=r)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        heads = _fit_final(opts, data, cv, staging, summary, step)
-        _write_tables(data, cv, staging)
-        _write_roc(data, cv, staging, opts)
+    ws = Path(opts.workspace).expanduser().resolve()
+    with staged_folder(out, root=ws) as staging:  # links refused at every level, swapped in whole
+        heads = _fit_final(opts, data, cv, staging, summary, step, ws)
+        _write_tables(data, cv, staging, ws)
+        _write_roc(data, cv, staging, opts, ws)
         meta = _metrics_json(opts, data, cv, heads, time.perf_counter() - t0)
-        (staging / "metrics.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        _swap_in(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        write_text_atomic(staging / "metrics.json", json.dumps(meta, indent=2), root=ws)
     summary.files = {p.name: str(out / p.name) for p in sorted(out.iterdir())}
     summary.seconds = time.perf_counter() - t0
     report(FitProgress("done", done=total, total=total, message=f"Wrote {out}"))
@@ -123,7 +119,7 @@ def fit_model(options: FitOptions | None = None, *, progress: Callable[[FitProgr
 
 
 def _fit_final(opts: FitOptions, data: FitData, cv: CvResult, staging: Path, summary: FitSummary,
-               step: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+               step: Callable[[str], None], ws: Path) -> dict[str, dict[str, Any]]:
     """Fit each kind on every row, save it as an ONNX head and check ONNX against scikit-learn."""
     heads: dict[str, dict[str, Any]] = {}
     for kind in opts.models:
@@ -134,7 +130,7 @@ def _fit_final(opts: FitOptions, data: FitData, cv: CvResult, staging: Path, sum
                 "cv_auc": rep.summary["auc"], "folds": opts.folds, "rows": int(len(data.y))}
         blob = head_mod.to_onnx(model, data.columns, meta)
         path = staging / f"{kind}.onnx"
-        path.write_bytes(blob)
+        write_bytes_atomic(path, blob, root=ws)
         diff = float(np.max(np.abs(head_mod.Head.load(path).scores(data.x) - model.scores(data.x))))
         heads[kind] = {"file": path.name, "onnx_max_abs_diff": diff}
         auc = rep.summary["auc"]
@@ -153,16 +149,16 @@ def _fmt(s: dict[str, float | None]) -> str:
     return f"{s['mean']:.3f} (95% CI {s['ci_low']:.3f}–{s['ci_high']:.3f})"
 
 
-def _write_tables(data: FitData, cv: CvResult, staging: Path) -> None:
+def _write_tables(data: FitData, cv: CvResult, staging: Path, ws: Path) -> None:
     kinds = list(cv.models)
-    with open(staging / "folds.csv", "w", encoding="utf-8", newline="") as fh:
+    with atomic_open(staging / "folds.csv", "w", root=ws, encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["model", "fold", "train_rows", "test_rows", "test_patients", *METRICS])
         for kind in kinds:
             for f in cv.models[kind].folds:
                 w.writerow([kind, f["fold"], f["train_rows"], f["test_rows"], f["test_patients"],
                             *(repr(f[m]) for m in METRICS)])
-    with open(staging / "predictions.csv", "w", encoding="utf-8", newline="") as fh:
+    with atomic_open(staging / "predictions.csv", "w", root=ws, encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["row", data.group_column, "fold", "target", *(f"score_{k}" for k in kinds)])
         for i, key in enumerate(data.keys):
@@ -170,14 +166,15 @@ def _write_tables(data: FitData, cv: CvResult, staging: Path) -> None:
                         *(repr(float(cv.models[k].oof_score[i])) for k in kinds)])
 
 
-def _write_roc(data: FitData, cv: CvResult, staging: Path, opts: FitOptions) -> None:
+def _write_roc(data: FitData, cv: CvResult, staging: Path, opts: FitOptions, ws: Path) -> None:
     from radfeat.fit.roc import draw_roc, roc_points
 
     curves = []
     for kind, rep in cv.models.items():
         fpr, tpr = roc_points(data.y, rep.oof_score)
         curves.append((f"{kind}: AUC {_fmt(rep.summary['auc'])}", fpr, tpr))
-    draw_roc(curves, f"{opts.target} = {data.classes[1]}: {opts.folds}-fold CV by patient", staging / "roc.png")
+    with atomic_open(staging / "roc.png", "wb", root=ws) as fh:
+        draw_roc(curves, f"{opts.target} = {data.classes[1]}: {opts.folds}-fold CV by patient", fh)
 
 
 def _metrics_json(opts: FitOptions, data: FitData, cv: CvResult, heads: dict[str, dict[str, Any]],
@@ -195,18 +192,3 @@ def _metrics_json(opts: FitOptions, data: FitData, cv: CvResult, heads: dict[str
         "seconds": round(seconds, 3),
     }
 
-
-def _swap_in(staging: Path, out: Path) -> None:
-    """Replace ``out`` by ``staging`` with renames only (fsync'd files, old version removed last)."""
-    import os
-
-    for p in staging.iterdir():
-        with open(p, "rb") as fh:
-            os.fsync(fh.fileno())
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

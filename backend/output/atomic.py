@@ -298,3 +298,71 @@ def file_lock(target: str | Path, timeout: float = 600.0, root: str | Path | Non
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _folder_or_missing(name: str, target: Path, fd: int) -> bool:
+    """True when ``name`` is a folder in ``fd``, False when missing; a link or a file there is refused."""
+    try:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        raise _link_error(target)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePath(f"{target} exists and is not a folder")
+    return True
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | Path, root: str | Path | None = None) -> Iterator[Path]:
+    """A fresh hidden folder beside ``target`` (fill it with the writers above); it replaces ``target`` whole.
+
+    On success the previous ``target`` (if any) is renamed aside, the staged folder renamed in, and the old one
+    removed last; on failure the staged folder is removed and ``target`` is untouched.  A link as ``target``
+    or anywhere above it (below the root) is refused; renames and removal never follow links.
+    """
+    import shutil
+
+    target = _absolute(target)
+    root_path = _absolute(root) if root is not None else _root_for(target)
+    token = secrets.token_hex(6)
+    stage, old = f".{target.name[:120]}.{token}.tmp", f".{target.name[:120]}.{token}.old"
+    if not _FD_OPS:
+        _check_plain_path(target / "x", root_path)
+        (target.parent / stage).mkdir()
+        try:
+            yield target.parent / stage
+            if os.path.lexists(target):
+                os.replace(target, target.parent / old)
+            os.replace(target.parent / stage, target)
+            shutil.rmtree(target.parent / old, ignore_errors=True)
+        finally:
+            shutil.rmtree(target.parent / stage, ignore_errors=True)
+        return
+    with _folder_fd(target.parent, root_path) as dfd:
+        _folder_or_missing(target.name, target, dfd)
+        os.mkdir(stage, 0o777, dir_fd=dfd)  # fails if the name exists: never someone else's folder
+        try:
+            yield target.parent / stage
+            sfd = os.open(stage, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dfd)
+            try:
+                os.fsync(sfd)
+            finally:
+                os.close(sfd)
+            had_old = _folder_or_missing(target.name, target, dfd)
+            if had_old:
+                os.rename(target.name, old, src_dir_fd=dfd, dst_dir_fd=dfd)
+            os.rename(stage, target.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            with contextlib.suppress(OSError):
+                os.fsync(dfd)
+            if had_old:
+                shutil.rmtree(old, dir_fd=dfd, ignore_errors=True)
+        finally:
+            if _folder_or_missing_quiet(stage, dfd):
+                shutil.rmtree(stage, dir_fd=dfd, ignore_errors=True)
+
+
+def _folder_or_missing_quiet(name: str, fd: int) -> bool:
+    with contextlib.suppress(OSError):
+        return stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+    return False
