@@ -171,6 +171,7 @@ work = Path(sys.argv[1])
 raw = json.loads(Path(__import__("radfeat.modeldata", fromlist=["x"]).__file__).with_name("catalog.json").read_text())
 entry = raw["weights"][0]
 entry["sha256"], entry["op_threshs"] = sha256_file(work / "tiny.pt"), None
+entry["size"] = (work / "tiny.pt").stat().st_size  # the pinned entries also carry the release file's size
 (work / "catalog.json").write_text(json.dumps(raw))
 (work / "usb").mkdir()
 (work / "usb" / entry["file"]).write_bytes((work / "tiny.pt").read_bytes())

@@ -22,32 +22,15 @@ from radfeat.options import ExtractOptions, validate
 from radfeat.weights.architectures import block_counts, detect_architecture
 from radfeat.weights.catalog import Catalog
 from radfeat.xrv_compat import import_xrv
+from reference import randomise_batchnorm
+from reference import xrv_input as reference_input
 
 xrv = import_xrv()
 
 
 def xrv_input(path: Path, size: int) -> np.ndarray:
-    """TorchXRayVision's preprocessing (skimage read, normalise, centre crop, XRayResizer) at ``size``."""
-    import skimage.io
-
-    img = skimage.io.imread(str(path))
-    img = xrv.datasets.normalize(img, 255 if img.dtype == np.uint8 else 65535)
-    if img.ndim > 2:
-        img = img[:, :, 0]
-    img = xrv.datasets.XRayCenterCrop()(img[None])
-    return xrv.datasets.XRayResizer(size)(img).astype(np.float32)
-
-
-def randomise_batchnorm(model: torch.nn.Module, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                n = mod.num_features
-                mod.running_mean.copy_(torch.rand(n, generator=gen) * 0.2 - 0.1)
-                mod.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-                mod.weight.copy_(torch.rand(n, generator=gen) * 0.5 + 0.5)
-                mod.bias.copy_(torch.rand(n, generator=gen) * 0.2 - 0.1)
+    """TorchXRayVision's own preprocessing (tests/reference.py) at ``size``, as the float32 the models take."""
+    return reference_input(path, "xrv", size).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
