@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from radfeat.output.atomic import atomic_open, open_file, write_text_atomic
+from radfeat.output.atomic import atomic_open, open_file, remove, write_text_atomic
 from radfeat.pipeline.discovery import ImageRef
 
 _STATE = "state.json"
@@ -33,6 +33,8 @@ class ShardStore:
     def __init__(self, output: Path, images: Sequence[ImageRef], size: int, columns: list[str],
                  fingerprint: dict[str, Any], resume: bool, log: Callable[[str], None]) -> None:
         self.dir = output.with_name(output.name + ".ray-shards")
+        # the assembled rows sit beside the output: publishing a CSV is a rename within one folder
+        self.table = output.with_name(output.name + ".ray-table.csv")
         self.images = images
         self.size = size
         self.columns = columns
@@ -125,7 +127,7 @@ class ShardStore:
 
     def assemble(self) -> Path:
         """Header + every shard in order, as one CSV (the partial table's bytes); returns its path."""
-        path = self.dir / "table.csv"
+        path = self.table
         with atomic_open(path, "wb") as out:  # the safe writer: no link followed, fsynced, renamed in place
             out.write((",".join(self.columns) + "\n").encode("utf-8"))
             for k in range(self.count):
@@ -134,4 +136,5 @@ class ShardStore:
         return path
 
     def discard(self) -> None:
+        remove(self.table)  # gone already when a CSV table was renamed from it
         shutil.rmtree(self.dir, ignore_errors=True)
