@@ -68,9 +68,13 @@ class FittedModel:
 
 
 def train(kind: str, x: np.ndarray, y: np.ndarray, seed: int) -> FittedModel:
+    from threadpoolctl import threadpool_limits
+
     medians = column_medians(x)
     model = make_model(kind, seed)
-    with warnings.catch_warnings():
+    # one BLAS thread: a multithreaded BLAS may sum in another order from run to run, and the same table,
+    # options and seed must give the same model, bit for bit
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore")  # ConvergenceWarning on tiny folds: the metrics tell the truth anyway
         model.fit(impute(x, medians), y)
     return FittedModel(kind, model, medians)
