@@ -21,6 +21,7 @@ import re
 import secrets
 import shutil
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -198,12 +199,30 @@ def release() -> None:
         if _users:
             return
         session, _address, _session_dir = _session_dir, None, None
+        _settle_ray_data()
         ray.shutdown()
     if session:  # worker logs may name patients' files: they go with the run
         shutil.rmtree(session, ignore_errors=True)
         latest = Path(session).parent / "session_latest"
         if latest.is_symlink() and not latest.exists():
             latest.unlink()
+
+
+# Ray Data's helper threads: the executor's scheduling loop, its metadata fetcher, the batch prefetchers
+_RAY_DATA_THREADS = ("StreamingExecutor-", "ray-data-metadata-prefetch", "iter_threaded", "map_tp_")
+
+
+def _settle_ray_data(timeout: float = 120.0) -> None:
+    """Wait for Ray Data's threads to stop before Ray is shut down.
+
+    After a cancel or Ctrl-C, Ray Data stops its executor but gives the scheduling loop only 2 s to
+    finish; on a loaded machine it can still be inside a call to Ray when ``ray.shutdown()`` runs, and
+    Ray then ends the whole process ("The core worker has already been shutdown") — the backend with it.
+    """
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and thread.name.startswith(_RAY_DATA_THREADS):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def describe(ray: Any, address: str) -> Cluster:

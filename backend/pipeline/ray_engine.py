@@ -37,6 +37,7 @@ from radfeat.pipeline.progress import Progress, Summary
 from radfeat.pipeline.ray_cluster import Cluster, Plan, connect, plan, release
 from radfeat.pipeline.run import prepare_run, provenance, publish_table
 
+MAX_BLOCKS = 10_000  # blocks in the dataset of image references
 SHARD_BATCHES = 4  # images per shard = 4 batches: small enough to lose little on a cancel
 
 
@@ -83,6 +84,7 @@ class _RayRun:
         self.elapsed = 0.0
 
     def _dataset(self) -> Any:
+        import pyarrow as pa
         import ray
         import ray.data
         from radfeat.pipeline.ray_workers import InferenceActor, decode_batch, detach, image_row
@@ -93,8 +95,11 @@ class _RayRun:
         todo = self.store.todo()
         images = self.store.images
         bs = self.ex.batch_size
-        blocks = max(1, min(len(todo) // max(1, self.store.size), 10_000)) if todo else 1
-        ds = ray.data.from_items([image_row(pos, images[pos]) for pos in todo], override_num_blocks=blocks)
+        # blocks of whole batches (at most MAX_BLOCKS of them): every batch an actor gets is full, and the
+        # first results come as soon as one batch is decoded
+        per_block = bs * max(1, -(-len(todo) // (bs * MAX_BLOCKS)))
+        rows = [image_row(pos, images[pos]) for pos in todo]
+        ds = ray.data.from_arrow([pa.Table.from_pylist(rows[i:i + per_block]) for i in range(0, len(rows), per_block)])
         ds = ds.map_batches(decode_batch, batch_size=bs, batch_format="numpy", fn_kwargs={"loader": clone},
                             num_cpus=self.work.decode_cpus)
         w = self.work
@@ -110,7 +115,7 @@ class _RayRun:
         t0 = time.perf_counter()
         self.report(Progress("extracting", done=self.done, total=self.total,
                              message=f"{self.total - self.done} image(s) to process"))
-        batches = self._dataset().iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
+        batches = iter(self._dataset().iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
         try:
             for batch in batches:
                 self._record(batch)
@@ -122,9 +127,7 @@ class _RayRun:
                 if self.cancel.is_set():
                     break
         finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
+            batches.close()  # stops Ray Data's executor now, not whenever the iterator is collected
 
     def _record(self, batch: dict[str, Any]) -> None:
         for pos, text, error, line, node, provider in zip(batch["pos"], batch["text"], batch["error"],
