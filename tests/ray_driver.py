@@ -44,7 +44,7 @@ def rpc_job(workspace: str, options: dict) -> dict:
                 if st["state"] in ("done", "failed", "cancelled"):
                     break
                 time.sleep(0.1)
-            runs.append({"final": st, "seen": seen})
+            runs.append({"final": st, "seen": seen, "partial_runs": rpc.call("list_partial_runs")["runs"]})
     return {"runs": runs}
 
 if __name__ == "__main__":

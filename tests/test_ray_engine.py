@@ -175,6 +175,11 @@ def test_backend_job_progress_cancel_and_resume(ns, cluster, big, big_want, tiny
     assert first["final"]["options"]["engine"] == "ray"
     kept = first["final"]["summary"]["ok"]
     assert 8 <= kept < 40 and kept % 8 == 0  # whole shards of 8 images (4 batches of 2)
+    assert first["final"]["resumable"] is True
+    [offered] = first["partial_runs"]  # the page's "Resume" list shows the Ray run with its options
+    assert offered["filename"] == "image_extracted_features.csv" and offered["rows_done"] == kept
+    assert offered["options"]["engine"] == "ray" and offered["options"]["ray_address"] == cluster.address
+    assert second["partial_runs"] == []
     assert second["final"]["state"] == "done", second["final"]
     assert second["final"]["summary"]["resumed"] == kept and second["final"]["summary"]["ok"] == 40
     done = [s[2] for s in second["seen"] if s[1] == "extracting"]

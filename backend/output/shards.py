@@ -6,7 +6,7 @@ a shard has its result, the shard's rows (the partial table's own text, in disco
 count, counts, failures), each atomically; a shard counts as finished only when both agree.  A run with
 the same options keeps finished shards and computes the others; a shard with failed images is computed
 again (a file missing on a worker may be there next time).  ``state.json`` holds the options
-fingerprint: other options start over.  The final table is the header followed by the shards in order —
+fingerprint (and the options, for the page's "Resume"): other options start over.  The final table is the header followed by the shards in order —
 the same bytes as the local engine's partial table.
 """
 
@@ -29,9 +29,22 @@ def _keys_hash(refs: Sequence[ImageRef]) -> str:
     return hashlib.sha256("\n".join(r.key for r in refs).encode("utf-8")).hexdigest()
 
 
+def _stamps(refs: Sequence[ImageRef]) -> list[list[int] | None]:
+    """Each image's (size, mtime_ns) when discovered: a shard whose images changed since is done again."""
+    return [list(r.stamp) if r.stamp is not None else None for r in refs]
+
+
+def _changed(kept: Any, now: list[list[int] | None]) -> int:
+    """How many images differ from the stamps kept in a manifest (all of them if it has none)."""
+    if not isinstance(kept, list) or len(kept) != len(now):
+        return len(now)
+    return sum(1 for a, b in zip(kept, now, strict=True) if a != b)
+
+
 class ShardStore:
     def __init__(self, output: Path, images: Sequence[ImageRef], size: int, columns: list[str],
-                 fingerprint: dict[str, Any], resume: bool, log: Callable[[str], None]) -> None:
+                 fingerprint: dict[str, Any], resume: bool, log: Callable[[str], None],
+                 options: dict[str, Any] | None = None) -> None:
         self.dir = output.with_name(output.name + ".ray-shards")
         # the assembled rows sit beside the output: publishing a CSV is a rename within one folder
         self.table = output.with_name(output.name + ".ray-table.csv")
@@ -41,7 +54,9 @@ class ShardStore:
         self.count = (len(images) + size - 1) // size
         self.pending: dict[int, dict[int, tuple[str, str]]] = {}
         self.errors: dict[int, list[tuple[str, str]]] = {}
+        self.log = log
         self.ok: dict[int, int] = {}
+        self.changed = 0  # images replaced since their kept shard was written (their shard is done again)
         state = {"fingerprint": fingerprint, "columns": columns, "shard_size": size}
         if self.dir.is_symlink() or (self.dir.exists() and not self.dir.is_dir()):
             from radfeat.errors import RadfeatError
@@ -56,14 +71,16 @@ class ShardStore:
                 log(f"Starting over: {self.dir.name} came from different options")
                 self._clear()
             self.dir.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(self.dir / _STATE, json.dumps(state, indent=1))
+            # the options ride along (the page offers "Resume" with them); only the rest decides
+            write_text_atomic(self.dir / _STATE, json.dumps({**state, "options": options}, indent=1, default=str))
 
     # -- resume ------------------------------------------------------------------------------------------
     def _state_matches(self, state: dict[str, Any]) -> bool:
         try:
-            return json.loads((self.dir / _STATE).read_text()) == json.loads(json.dumps(state))
+            kept = json.loads((self.dir / _STATE).read_text())
         except (OSError, ValueError):
             return False
+        return isinstance(kept, dict) and {k: kept.get(k) for k in state} == json.loads(json.dumps(state))
 
     def _clear(self) -> None:
         """Remove what an earlier run left (only our own file names)."""
@@ -78,9 +95,18 @@ class ShardStore:
                 size = (self.dir / f"{k}.csv").stat().st_size
             except (OSError, ValueError):
                 continue
-            if meta.get("keys") == _keys_hash(self.refs(k)) and meta.get("bytes") == size and not meta.get("errors"):
-                self.ok[k] = int(meta["ok"])
-                self.errors[k] = []
+            refs = self.refs(k)
+            if meta.get("keys") != _keys_hash(refs) or meta.get("bytes") != size or meta.get("errors"):
+                continue
+            changed = _changed(meta.get("stamps"), _stamps(refs))
+            if changed:
+                self.changed += changed
+                continue
+            self.ok[k] = int(meta["ok"])
+            self.errors[k] = []
+        if self.changed:
+            self.log(f"Resume: {self.changed} image(s) changed since their rows were written (their shards are "
+                     "done again)")
 
     def refs(self, k: int) -> Sequence[ImageRef]:
         return self.images[k * self.size:(k + 1) * self.size]
@@ -114,7 +140,8 @@ class ShardStore:
         ok = sum(1 for text, err in rows if not err and text)
         with atomic_open(self.dir / f"{k}.csv", "wb") as fh:
             fh.write(data)
-        meta = {"keys": _keys_hash(self.refs(k)), "bytes": len(data), "ok": ok, "errors": errors}
+        meta = {"keys": _keys_hash(self.refs(k)), "stamps": _stamps(self.refs(k)), "bytes": len(data), "ok": ok,
+                "errors": errors}
         write_text_atomic(self.dir / f"{k}.json", json.dumps(meta))
         self.ok[k] = ok
         self.errors[k] = errors

@@ -51,7 +51,7 @@ def extract_ray(opts: ExtractOptions, report: Callable[[Progress], None], cancel
     if skipped:
         log(f"{len(skipped)} image(s) skipped: not one of the chosen views ({', '.join(opts.views or [])})")
     store = ShardStore(output, setup.headers.refs, max(1, ex.batch_size * SHARD_BATCHES), setup.columns,
-                       setup.fingerprint, opts.resume, log)
+                       setup.fingerprint, opts.resume, log, options=opts.to_dict())
     resumed = store.images_done()
 
     report(Progress("preparing model", total=total, message="Connecting to Ray"))
@@ -158,7 +158,8 @@ class _RayRun:
                           ok=sum(store.ok.values()), failed=len(errors), skipped=len(self.skipped),
                           resumed=self.resumed, total=self.total,
                           cancelled=self.cancel.is_set() and not store.complete(), images_per_s=rate,
-                          errors=[{"path": p, "reason": r} for p, r in listed], provider=self.ex.provider)
+                          errors=[{"path": p, "reason": r} for p, r in listed], provider=self.ex.provider,
+                          changed=store.changed)
         write_errors(errors_path, listed)
         if not store.complete() and not self.cancel.is_set():
             from radfeat.pipeline.ray_cluster import RayEngineError
