@@ -31,11 +31,12 @@ from radfeat.extractors.base import Extractor
 from radfeat.options import ExtractOptions
 from radfeat.output.columns import sidecar
 from radfeat.output.formats import write_errors, write_json
+from radfeat.output.publish import provenance, publish_table
 from radfeat.output.shards import ShardStore
 from radfeat.pipeline.headers import HeaderPass
 from radfeat.pipeline.progress import Progress, Summary
 from radfeat.pipeline.ray_cluster import Cluster, Plan, connect, plan, release
-from radfeat.pipeline.run import prepare_run, provenance, publish_table
+from radfeat.pipeline.run import prepare_run
 
 MAX_BLOCKS = 10_000  # blocks in the dataset of image references
 SHARD_BATCHES = 4  # images per shard = 4 batches: small enough to lose little on a cancel

@@ -14,9 +14,7 @@ leave the finished rows in ``<output>.partial``, and the same command resumes.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
-import platform
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,26 +24,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime
-import pyarrow as pa
-from radfeat import __version__
-from radfeat.errors import RadfeatError
 from radfeat.extractors.base import Extractor, make_extractor
 from radfeat.options import (
     ExtractOptions,
     OptionsError,
     Problem,
     check,
-    master_date_column,
-    master_patient_column,
     resolve_weights,
 )
 from radfeat.output.atomic import trust_root
-from radfeat.output.columns import is_text_column, level_columns, sidecar
-from radfeat.output.dates import load as load_dates
-from radfeat.output.formats import publish, write_errors, write_json, write_listing
-from radfeat.output.master import build_master
+from radfeat.output.columns import level_columns, sidecar
+from radfeat.output.formats import write_errors, write_json, write_listing
 from radfeat.output.partial import PartialTable
+from radfeat.output.publish import provenance, publish_table
 from radfeat.pipeline.depths import no_images_message, report_other_depths
 from radfeat.pipeline.discovery import Discovery, ImageRef, discover
 from radfeat.pipeline.guard import output_lock, writing
@@ -347,36 +338,6 @@ def _summary(output: Path, ex: Extractor, run: _Run, partial: PartialTable, *, c
     )
 
 
-def publish_table(opts: ExtractOptions, ex: Extractor, src: Path, columns: list[str], output: Path,
-                  summary: Summary, headers: HeaderPass, log: Callable[[str], None]) -> None:
-    """The finished rows ``src`` (the partial CSV) become the table in its format (or the master table),
-    atomically.  Shared by the local and Ray engines."""
-    if opts.master_table is None:
-        publish(src, output, opts.format, [c for c in columns if is_text_column(c)],
-                pa.float64() if ex.float64 else None)
-        return
-    mt = opts.master_table
-    if not mt.dates_from_dicom:
-        with contextlib.suppress(ValueError):
-            log(f"Dates CSV read as {load_dates(Path(mt.dates_csv).expanduser()).describe()}")
-    target = output if opts.format == "csv" else output.with_name(output.name + ".master.tmp")
-    listing = sidecar(output, ".unmatched.csv")
-    try:
-        mreport = build_master(src, target, mt, opts.depth, listing_path=listing, headers=headers)
-    except ValueError as exc:  # the dates CSV changed or vanished since the run was checked
-        raise RadfeatError(f"Master table: {exc}; the extracted rows are kept in {shown(src.name)}: "
-                           "fix the dates CSV and run the same command") from None
-    patient = master_patient_column(mt)
-    numeric_ids = mt.patient_id_int and not mreport.ids_without_digits
-    publish(target, output, opts.format, [master_date_column(mt)] + ([] if numeric_ids else [patient]),
-            infer=[patient] if numeric_ids else [])
-    if target != output:
-        target.unlink(missing_ok=True)
-    summary.master_table = mreport.to_json()
-    summary.master = mreport.brief(listing)
-    log("Master table: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in mreport.to_json().items()))
-
-
 def _dicom_fingerprint(opts: ExtractOptions) -> dict[str, Any]:
     """The DICOM options a partial result must share to be resumed (absent when unused)."""
     out: dict[str, Any] = {}
@@ -385,30 +346,3 @@ def _dicom_fingerprint(opts: ExtractOptions) -> dict[str, Any]:
     if opts.views is not None:
         out["views"] = sorted(v.upper() for v in opts.views)
     return out
-
-
-def provenance(opts: ExtractOptions, ex: Extractor, summary: Summary, threads: int) -> dict[str, Any]:
-    """Settings, versions and counts recorded beside every table."""
-    own = ex.provenance()
-    return {
-        "radfeat": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "type": opts.type,
-        "weights": own.pop("weights", None),
-        "export": own.pop("export", None),
-        **own,
-        "preprocess": opts.preprocess,
-        "precision": opts.precision,
-        "onnxruntime": {"version": onnxruntime.__version__, "provider": ex.provider, "threads": threads},
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "options": opts.to_dict(),
-        "counts": {"images": summary.total, "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
-                   "resumed": summary.resumed, "skipped_files": summary.skipped_files, "ignored": summary.ignored,
-                   "changed_since_resume": summary.changed, "vanished_since_resume": summary.vanished,
-                   "unmatched": None if summary.master_table is None else {
-                       k: summary.master_table[k] for k in ("images_without_date", "dates_without_image")}},
-        "master_table": summary.master_table,
-        "seconds": round(summary.seconds, 3),
-        "images_per_s": round(summary.images_per_s, 3),
-    }
