@@ -1,5 +1,6 @@
-"""What several test files share: the CLI in a subprocess, a JSON-RPC client over real HTTP, ARFF read
-back with liac-arff, and where Chromium is (browser and window tests).  Fixtures live in conftest.py."""
+"""What several test files share: the CLI in a subprocess, a JSON-RPC client over real HTTP, a file server on
+loopback for download tests, ARFF read back with liac-arff, and where Chromium is (browser and window tests).
+Fixtures live in conftest.py."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import contextlib
 import csv
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +116,88 @@ class Gate:
                 assert self.opened.wait(30), "test never released the gate"
 
         return real_extract(opts, progress=gated, cancel=cancel, log=log)
+
+
+# ---------------------------------------------------------------------------------------------------
+# A download server on 127.0.0.1
+def closed_port_url() -> str:
+    """An address on 127.0.0.1 where nothing listens (the port was free a moment ago): a server that is offline."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class FileServer:
+    """One file served over HTTP on 127.0.0.1 (every path gives the same bytes): GET with Range, HEAD.
+
+    ``with FileServer(payload) as files:`` starts it on a free port (``files.url``) and stops it on exit.
+    What a test may change while it runs: ``head_ok = False`` refuses HEAD (405); ``pace``, an Event: the body
+    goes out in 64 kB pieces, one per ``pace.wait(0.05)`` (never set: a slow download; set: full speed), except
+    the 1-byte ``bytes=0-0`` probe.  ``ranges``: the Range header of every GET, in order (None without one).
+    """
+
+    PIECE = 1 << 16
+
+    def __init__(self, payload: bytes, *, head_ok: bool = True, pace: threading.Event | None = None) -> None:
+        self.payload, self.head_ok, self.pace = payload, head_ok, pace
+        self.ranges: list[str | None] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self.url = ""
+
+    def __enter__(self) -> FileServer:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FileHandler)
+        self._httpd.files = self  # type: ignore[attr-defined]
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._httpd.server_port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._httpd is not None
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def span(self, rng: str | None) -> tuple[int, int]:
+        """First and last byte asked for by a Range header (``bytes=a-b`` or ``bytes=a-``); the whole file without."""
+        start, end = 0, len(self.payload) - 1
+        if rng:
+            first, last = rng.split("=")[1].split("-")
+            start, end = int(first), int(last) if last else end
+        return start, end
+
+
+class _FileHandler(BaseHTTPRequestHandler):
+    def do_HEAD(self) -> None:  # noqa: N802
+        files: FileServer = self.server.files  # type: ignore[attr-defined]
+        if not files.head_ok:
+            self.send_error(405)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(files.payload)))
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        files: FileServer = self.server.files  # type: ignore[attr-defined]
+        rng = self.headers.get("Range")
+        files.ranges.append(rng)
+        start, end = files.span(rng)
+        body = files.payload[start:end + 1]
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(body)))
+        if rng:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(files.payload)}")
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client stopped (a cancel)
+            if files.pace is None or rng == "bytes=0-0":
+                self.wfile.write(body)
+                return
+            for at in range(0, len(body), files.PIECE):
+                files.pace.wait(0.05)
+                self.wfile.write(body[at:at + files.PIECE])
+                self.wfile.flush()
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -7,40 +7,17 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from helpers import FileServer, closed_port_url
 
 PAYLOAD = os.urandom(300_000)
 
 
-class _RangeHandler(BaseHTTPRequestHandler):
-    requests_seen: list[str | None] = []
-
-    def do_GET(self) -> None:  # noqa: N802
-        rng = self.headers.get("Range")
-        type(self).requests_seen.append(rng)
-        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-        body = PAYLOAD[start:]
-        self.send_response(206 if rng else 200)
-        self.send_header("Content-Length", str(len(body)))
-        if rng:
-            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    _RangeHandler.requests_seen = []
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+    with FileServer(PAYLOAD) as files:
+        yield files
 
 
 def _catalog(tmp_path, url: str, sha: str | None):
@@ -61,10 +38,10 @@ def test_resumed_verified_download(tmp_path, server):
     home = tmp_path / "home"
     (home / "weights").mkdir(parents=True)
     (home / "weights" / "w1.pt.part").write_bytes(PAYLOAD[:120_000])  # an earlier, interrupted download
-    catalog = _catalog(tmp_path, server, hashlib.sha256(PAYLOAD).hexdigest())
+    catalog = _catalog(tmp_path, server.url, hashlib.sha256(PAYLOAD).hexdigest())
     proc = _fetch(tmp_path, catalog, home)
     assert proc.returncode == 0, proc.stderr
-    assert _RangeHandler.requests_seen == ["bytes=120000-"]
+    assert server.ranges == ["bytes=120000-"]
     assert "Resuming download of w1 at 120000 bytes" in proc.stdout
     assert (home / "weights" / "w1.pt").read_bytes() == PAYLOAD
     assert not (home / "weights" / "w1.pt.part").exists()
@@ -72,7 +49,7 @@ def test_resumed_verified_download(tmp_path, server):
 
 def test_checksum_mismatch_is_refused(tmp_path, server):
     home = tmp_path / "home"
-    proc = _fetch(tmp_path, _catalog(tmp_path, server, "0" * 64), home)
+    proc = _fetch(tmp_path, _catalog(tmp_path, server.url, "0" * 64), home)
     assert proc.returncode == 1
     assert "checksum mismatch for w1" in proc.stderr and "Traceback" not in proc.stderr
     assert not (home / "weights" / "w1.pt").exists() and not (home / "weights" / "w1.pt.part").exists()
@@ -80,18 +57,15 @@ def test_checksum_mismatch_is_refused(tmp_path, server):
 
 def test_unknown_checksum_is_reported(tmp_path, server):
     home = tmp_path / "home"
-    proc = _fetch(tmp_path, _catalog(tmp_path, server, None), home)
+    proc = _fetch(tmp_path, _catalog(tmp_path, server.url, None), home)
     assert proc.returncode == 0
     assert f"sha256 {hashlib.sha256(PAYLOAD).hexdigest()}" in proc.stdout
 
 
 def test_unreachable_server_says_so(tmp_path):
     """A closed port on loopback: the message names the host and the offline way, no traceback."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here once the socket is closed
-    proc = _fetch(tmp_path, _catalog(tmp_path, f"http://127.0.0.1:{port}", None), tmp_path / "home")
+    url = closed_port_url()
+    port = url.rsplit(":", 1)[1]
+    proc = _fetch(tmp_path, _catalog(tmp_path, url, None), tmp_path / "home")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"cannot reach 127.0.0.1:{port} to download w1" in proc.stderr and "models import" in proc.stderr

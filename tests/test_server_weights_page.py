@@ -7,83 +7,25 @@ the machine.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import Client
+from helpers import Client, FileServer, closed_port_url
 from radfeat.server.app import BackgroundServer
 
 PAYLOAD = os.urandom(3_000_000)
 LABELS = [f"p{i}" for i in range(18)]
 
 
-class _FileHandler(BaseHTTPRequestHandler):
-    """GET (with Range) and HEAD of one file; HEAD is refused when ``head_ok`` is false."""
-
-    head_ok = True
-    pace: threading.Event | None = None  # when set: the body goes out in 64 kB pieces, one per pace.wait()
-    ranges: list[str | None] = []
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        if not type(self).head_ok:
-            self.send_error(405)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(PAYLOAD)))
-        self.end_headers()
-
-    def do_GET(self) -> None:  # noqa: N802
-        rng = self.headers.get("Range")
-        start, end = 0, len(PAYLOAD) - 1
-        if rng:
-            first, last = rng.split("=")[1].split("-")
-            start, end = int(first), int(last) if last else len(PAYLOAD) - 1
-        body = PAYLOAD[start:end + 1]
-        type(self).ranges.append(rng)
-        self.send_response(206 if rng else 200)
-        self.send_header("Content-Length", str(len(body)))
-        if rng:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(PAYLOAD)}")
-        self.end_headers()
-        pace = type(self).pace
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            if pace is None or rng == "bytes=0-0":
-                self.wfile.write(body)
-                return
-            for at in range(0, len(body), 1 << 16):
-                pace.wait(0.05)
-                self.wfile.write(body[at:at + (1 << 16)])
-                self.wfile.flush()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def file_server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FileHandler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    _FileHandler.head_ok = True
-    _FileHandler.pace = None
-    _FileHandler.ranges = []
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    with FileServer(PAYLOAD) as files:
+        yield files
 
 
 @pytest.fixture
@@ -143,14 +85,14 @@ def test_offline_weights_are_not_ready_and_the_probe_says_unreachable(tmp_path, 
 
 
 def test_probe_and_download_job_with_progress(tmp_path, monkeypatch, home, served, file_server):
-    use_catalog(tmp_path, monkeypatch, file_server, hashlib.sha256(PAYLOAD).hexdigest())
+    use_catalog(tmp_path, monkeypatch, file_server.url, hashlib.sha256(PAYLOAD).hexdigest())
     _srv, rpc = served
     weights = {w["name"]: w for w in rpc("list_weights")["weights"]}
     assert weights["w1"]["available"] is False and weights["w1"]["origin"] == "catalog"
 
     probe = rpc("probe_weights", name="w1")
     assert probe == {"name": "w1", "reachable": True, "size": len(PAYLOAD), "message": probe["message"]}
-    _FileHandler.head_ok = False  # a server that refuses HEAD: the 1-byte GET gives the size
+    file_server.head_ok = False  # a server that refuses HEAD: the 1-byte GET gives the size
     assert rpc("probe_weights", name="w1")["size"] == len(PAYLOAD)
 
     job = rpc("download_weights", name="w1")
@@ -171,7 +113,7 @@ def test_probe_and_download_job_with_progress(tmp_path, monkeypatch, home, serve
 
 
 def test_download_that_fails_checksum_is_a_failed_job(tmp_path, monkeypatch, home, served, file_server):
-    use_catalog(tmp_path, monkeypatch, file_server, "0" * 64)
+    use_catalog(tmp_path, monkeypatch, file_server.url, "0" * 64)
     _srv, rpc = served
     final = rpc.wait(rpc("download_weights", name="w1")["job_id"])
     assert final["state"] == "failed" and "checksum mismatch for w1" in final["error"]
@@ -211,9 +153,9 @@ def test_import_folder_and_single_checkpoint(tmp_path, monkeypatch, home, served
 
 
 def test_cancelled_download_keeps_its_part_and_resumes(tmp_path, monkeypatch, home, served, file_server):
-    use_catalog(tmp_path, monkeypatch, file_server, hashlib.sha256(PAYLOAD).hexdigest())
+    use_catalog(tmp_path, monkeypatch, file_server.url, hashlib.sha256(PAYLOAD).hexdigest())
     _srv, rpc = served
-    _FileHandler.pace = threading.Event()  # never set: 64 kB every 50 ms, a download that takes a while
+    file_server.pace = threading.Event()  # never set: 64 kB every 50 ms, a download that takes a while
     job = rpc("download_weights", name="w1")["job_id"]
     rpc.wait(job, until=lambda st: st["stage"] == "downloading" and st["done"] > 0)
     assert rpc("cancel_job", job_id=job)["cancelled"] is True
@@ -223,8 +165,8 @@ def test_cancelled_download_keeps_its_part_and_resumes(tmp_path, monkeypatch, ho
     kept = part.stat().st_size
     assert 0 < kept < len(PAYLOAD) and not (home / "weights" / "w1.pt").exists()
 
-    _FileHandler.pace.set()  # full speed: the next try continues where the last one stopped
+    file_server.pace.set()  # full speed: the next try continues where the last one stopped
     again = rpc.wait(rpc("download_weights", name="w1")["job_id"])
     assert again["state"] == "done" and (home / "weights" / "w1.pt").read_bytes() == PAYLOAD
-    assert _FileHandler.ranges[-1] == f"bytes={kept}-" and not part.exists()
+    assert file_server.ranges[-1] == f"bytes={kept}-" and not part.exists()
     assert any(f"Resuming download of w1 at {kept} bytes" in line for line in again["log"])

@@ -9,9 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,8 +16,8 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-from helpers import artifact, needs_chromium  # noqa: E402
-from ui_helpers import audit, wait_ready  # noqa: E402
+from helpers import FileServer, artifact, closed_port_url, needs_chromium  # noqa: E402
+from ui_helpers import audit, backend_and_page, run_to_outcome, set_root, wait_ready  # noqa: E402
 
 pytestmark = needs_chromium
 LABELS = [f"Label{i}" for i in range(18)]
@@ -28,35 +25,6 @@ LABELS = [f"Label{i}" for i in range(18)]
 
 def problem(pg, field: str):
     return pg.locator(f'[data-problem="{field}"]')
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
-class _FileHandler(BaseHTTPRequestHandler):
-    payload = b""
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.payload)))
-        self.end_headers()
-
-    def do_GET(self) -> None:  # noqa: N802
-        rng = self.headers.get("Range")
-        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-        body = self.payload[start:]
-        self.send_response(206 if rng else 200)
-        self.send_header("Content-Length", str(len(body)))
-        if rng:
-            self.send_header("Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
@@ -77,16 +45,9 @@ def write_catalog(catalog: Path, url: str, sha: str | None = None, size: int | N
 
 @pytest.fixture
 def offline_page(browser, offline_home, workspace, tmp_path):
-    from radfeat.server.app import BackgroundServer
-    from ui_helpers import PageOn
-
     write_catalog(offline_home[1], closed_port_url())
-    srv = BackgroundServer(workspace).start()
-    on = PageOn(browser, srv.launch_url)
-    expect(on.page.locator("#weights")).to_be_enabled()
-    yield on.page
-    on.close()
-    srv.stop()
+    with backend_and_page(browser, workspace) as (_srv, on):
+        yield on.page
 
 
 # ---------------------------------------------------------------------------
@@ -95,7 +56,7 @@ def test_offline_without_weights_is_never_valid(offline_page, tmp_path, make_pat
     pg = offline_page
     root = tmp_path / "data"
     make_patients(root, depth=1, n_patients=2, per_folder=1)
-    pg.fill("#input-root", str(root))
+    set_root(pg, root)
     expect(pg.locator("#folders-summary")).to_have_text("2 of 2 folders selected")
     box = pg.locator('[data-field="weights"] .readiness')
     expect(box).to_contain_text("not on this machine")
@@ -122,54 +83,34 @@ def test_offline_without_weights_is_never_valid(offline_page, tmp_path, make_pat
 def test_download_from_the_page_with_progress(browser, offline_home, workspace, tmp_path, make_patients,
                                               tiny_checkpoint):
     """Item 1: the network answers: the page offers the download, shows its progress, then is ready."""
-    from radfeat.server.app import BackgroundServer
-    from ui_helpers import PageOn
-
     payload = tiny_checkpoint.read_bytes()
-    _FileHandler.payload = payload
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FileHandler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    write_catalog(offline_home[1], f"http://127.0.0.1:{httpd.server_port}", hashlib.sha256(payload).hexdigest(),
-                  len(payload))
-    srv = BackgroundServer(workspace).start()
-    on = PageOn(browser, srv.launch_url)
-    try:
-        pg = on.page
-        root = tmp_path / "data"
-        make_patients(root, depth=1, n_patients=2, per_folder=1)
-        pg.fill("#input-root", str(root))
-        download = pg.locator('[data-field="weights"] [data-action="download"]')
-        expect(download).to_be_enabled()
-        expect(download).to_contain_text("Download cxr-net")
-        expect(pg.locator("#valid-note")).to_be_hidden()
-        download.click()
-        expect(pg.locator('[data-field="weights"] .readiness')).to_have_count(0, timeout=60_000)
-        wait_ready(pg)
-        assert (offline_home[0] / "weights" / "cxr-net.pt").read_bytes() == payload
-    finally:
-        on.close()
-        srv.stop()
-        httpd.shutdown()
-        httpd.server_close()
+    with FileServer(payload) as files:
+        write_catalog(offline_home[1], files.url, hashlib.sha256(payload).hexdigest(), len(payload))
+        with backend_and_page(browser, workspace) as (_srv, on):
+            pg = on.page
+            root = tmp_path / "data"
+            make_patients(root, depth=1, n_patients=2, per_folder=1)
+            set_root(pg, root)
+            download = pg.locator('[data-field="weights"] [data-action="download"]')
+            expect(download).to_be_enabled()
+            expect(download).to_contain_text("Download cxr-net")
+            expect(pg.locator("#valid-note")).to_be_hidden()
+            download.click()
+            expect(pg.locator('[data-field="weights"] .readiness')).to_have_count(0, timeout=60_000)
+            wait_ready(pg)
+            assert (offline_home[0] / "weights" / "cxr-net.pt").read_bytes() == payload
 
 
 def test_a_registered_model_becomes_the_default(browser, offline_home, workspace, tiny_checkpoint):
     """Item 1: with the catalog default absent and a user's model registered, the page picks the usable one."""
-    from radfeat.server.app import BackgroundServer
     from radfeat.weights.registration import add_weights
-    from ui_helpers import PageOn
 
     write_catalog(offline_home[1], closed_port_url())
     add_weights("my-net", tiny_checkpoint, log=lambda m: None)
-    srv = BackgroundServer(workspace).start()
-    on = PageOn(browser, srv.launch_url)
-    try:
+    with backend_and_page(browser, workspace) as (_srv, on):
         expect(on.page.locator("#weights")).to_have_value("my-net")
         expect(on.page.locator("#weights-info .badge.user")).to_contain_text("Your own file")
         expect(on.page.locator("#weights-info")).not_to_contain_text("Downloaded")
-    finally:
-        on.close()
-        srv.stop()
 
 
 def test_wrong_depth_is_blocked_and_the_right_one_proposed(page, tmp_path, tiny_weights, make_patients):
@@ -201,8 +142,7 @@ def test_existing_output_asks_before_replacing(page, tmp_path, workspace, tiny_w
     out = workspace / "DATA" / "extracted_features" / "cxr_features.csv"
     out.parent.mkdir(parents=True)
     out.write_text("level_1,filename\np0,a.jpg\n")
-    pg.fill("#input-root", str(root))
-    pg.select_option("#weights", tiny_weights)
+    set_root(pg, root, tiny_weights)
     pg.fill("#filename", "cxr_features.csv")
     entry = pg.locator('[data-field="filename"] .readiness')
     expect(entry).to_contain_text("already exists")
@@ -217,9 +157,7 @@ def test_existing_output_asks_before_replacing(page, tmp_path, workspace, tiny_w
     pg.get_by_role("button", name="Replace the existing table").click()
     expect(entry).to_contain_text("already exists")
     expect(pg.get_by_role("button", name="Keep the existing table")).to_be_visible()
-    wait_ready(pg)
-    pg.click("#extract-btn")
-    expect(pg.locator("#job-result")).to_contain_text("Extraction finished", timeout=120_000)
+    run_to_outcome(pg)
     assert "p0,a.jpg" not in out.read_text()  # replaced, as the user chose
 
 

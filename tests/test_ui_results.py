@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import re
-import time
 import urllib.request
 
 import pytest
@@ -13,70 +12,41 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-from helpers import artifact, needs_chromium  # noqa: E402
-from ui_helpers import PageOn, audit, wait_ready  # noqa: E402
+from helpers import artifact, needs_chromium, slowed  # noqa: E402
+from ui_helpers import audit, backend_and_page, page_at, run_to_outcome, set_root, wait_ready  # noqa: E402
 
 pytestmark = needs_chromium
 LONG = 120_000
-
-
-def set_root(pg, root, weights, depth: int = 1) -> None:
-    pg.fill("#input-root", str(root))
-    pg.fill("#depth", str(depth))
-    pg.select_option("#weights", weights)
-    expect(pg.locator("#folders-summary")).to_contain_text("selected")
-
-
-def throttled_extract(delay_s: float):
-    """The real extraction, slowed at every progress report so a test can act while it runs."""
-    from radfeat.pipeline.run import extract
-
-    def run(options, *, progress, cancel, log):
-        def slow(p):
-            progress(p)
-            time.sleep(delay_s)
-
-        return extract(options, progress=slow, cancel=cancel, log=log)
-
-    return run
 
 
 # ---------------------------------------------------------------------------
 def test_backend_loss_restart_and_resume(browser, workspace, tiny_weights, tmp_path, make_patients):
     """Item 3: the backend stops mid-run: the page says so (not "failed"); a restarted backend (new port) opens a
     page that kept the settings of this workspace and offers to resume the interrupted run, which finishes."""
-    from radfeat.server.app import BackgroundServer
-
     root = tmp_path / "data"
     make_patients(root, depth=1, n_patients=4, per_folder=6)
-    srv = BackgroundServer(workspace, extract_fn=throttled_extract(0.3)).start()
-    first = PageOn(browser, srv.launch_url)
-    pg = first.page
-    expect(pg.locator("#weights")).to_be_enabled()
-    set_root(pg, root, tiny_weights)
-    pg.fill("#prefix", "lost")
-    pg.locator(".advanced summary").click()
-    pg.fill("#batch-size", "1")
-    pg.fill("#filename", "lost_run.csv")
-    wait_ready(pg)
-    pg.click("#extract-btn")
-    expect(pg.locator("#progress-stats")).to_contain_text(re.compile(r"\b[2-9] / 24 images"), timeout=LONG)
-    srv.stop()  # the window closed / the backend was stopped: the job is cancelled, its rows kept
-    expect(pg.locator("#progress-stage")).to_have_text("Waiting for the radfeat backend…", timeout=30_000)
-    expect(pg.locator("#progress-stats")).to_contain_text("rows already extracted are kept")
-    expect(pg.locator("#job-result")).to_be_hidden()
-    expect(pg.locator("#invalid-warning")).not_to_contain_text("You must select convenient options")
-    expect(pg.locator("#invalid-title")).to_contain_text("does not answer")
-    expect(pg.locator("#valid-note")).to_be_hidden()
-    audit(pg, "backend lost")
-    pg.locator("#sec-extract").screenshot(path=artifact("results_backend_lost.png"))
-    first.close()
+    with backend_and_page(browser, workspace, slowed(0.3)) as (srv, first):
+        pg = first.page
+        set_root(pg, root, tiny_weights)
+        pg.fill("#prefix", "lost")
+        pg.locator(".advanced summary").click()
+        pg.fill("#batch-size", "1")
+        pg.fill("#filename", "lost_run.csv")
+        wait_ready(pg)
+        pg.click("#extract-btn")
+        expect(pg.locator("#progress-stats")).to_contain_text(re.compile(r"\b[2-9] / 24 images"), timeout=LONG)
+        srv.stop()  # the window closed / the backend was stopped: the job is cancelled, its rows kept
+        expect(pg.locator("#progress-stage")).to_have_text("Waiting for the radfeat backend…", timeout=30_000)
+        expect(pg.locator("#progress-stats")).to_contain_text("rows already extracted are kept")
+        expect(pg.locator("#job-result")).to_be_hidden()
+        expect(pg.locator("#invalid-warning")).not_to_contain_text("You must select convenient options")
+        expect(pg.locator("#invalid-title")).to_contain_text("does not answer")
+        expect(pg.locator("#valid-note")).to_be_hidden()
+        audit(pg, "backend lost")
+        pg.locator("#sec-extract").screenshot(path=artifact("results_backend_lost.png"))
 
-    again = BackgroundServer(workspace).start()  # a new launch: a new port, a new token
-    second = PageOn(browser, again.launch_url)
-    try:
+    with backend_and_page(browser, workspace) as (_again, second):  # a new launch: a new port, a new token
         pg = second.page
-        expect(pg.locator("#weights")).to_be_enabled()
         expect(pg.locator("#input-root")).to_have_value(str(root))  # settings of this workspace
         expect(pg.locator("#prefix")).to_have_value("lost")
         offer = pg.locator("#partial-runs")
@@ -87,9 +57,6 @@ def test_backend_loss_restart_and_resume(browser, workspace, tiny_weights, tmp_p
         expect(pg.locator("#job-result")).to_contain_text("Extraction finished", timeout=LONG)
         expect(pg.locator("#job-result")).to_contain_text("resumed")
         assert (workspace / "DATA" / "extracted_features" / "lost_run.csv").is_file()
-    finally:
-        second.close()
-        again.stop()
 
 
 def test_results_layout_detail_and_focus(browser, ui_server, workspace, tiny_weights, tmp_path, make_patients):
@@ -97,10 +64,8 @@ def test_results_layout_detail_and_focus(browser, ui_server, workspace, tiny_wei
     in view; the table uses wide windows; pinned columns leave room at 480 px; grid semantics."""
     root = tmp_path / "data"
     make_patients(root, depth=1, n_patients=3, per_folder=2)
-    on = PageOn(browser, ui_server.launch_url, {"width": 1280, "height": 800})
-    try:
+    with page_at(browser, ui_server.launch_url, {"width": 1280, "height": 800}) as on:
         pg = on.page
-        expect(pg.locator("#weights")).to_be_enabled()
         set_root(pg, root, tiny_weights)
         wait_ready(pg)
         pg.click("#extract-btn")
@@ -145,8 +110,6 @@ def test_results_layout_detail_and_focus(browser, ui_server, workspace, tiny_wei
         pg.screenshot(path=artifact("results_480.png"), full_page=True)
         # the footer names only the providers radfeat can use
         expect(pg.locator("#version")).not_to_contain_text("AzureExecutionProvider")
-    finally:
-        on.close()
 
 
 def test_preparing_stage_is_shown(page, tmp_path, make_patients, tiny_checkpoint):
@@ -188,10 +151,7 @@ def test_master_table_in_words_and_its_images(page, tmp_path, workspace, tiny_we
     pg.locator("#master-toggle").check()
     pg.fill("#dates-csv", str(dates))
     expect(pg.locator("#filename-col")).to_have_value("image")
-    wait_ready(pg)
-    pg.click("#extract-btn")
-    result = pg.locator("#job-result")
-    expect(result).to_contain_text("Extraction finished", timeout=LONG)
+    result = run_to_outcome(pg, timeout=LONG)
     expect(result).to_contain_text(f"The master table has {len(images) - 1} rows")
     missing = dropped.split(",")[0]
     expect(result.locator("details summary")).to_contain_text("1 image without a date")
@@ -231,9 +191,7 @@ def test_a_failed_run_is_not_followed_by_valid(page, tmp_path, tiny_checkpoint, 
     root = tmp_path / "data"
     make_patients(root, depth=1, n_patients=1, per_folder=1)
     set_root(pg, root, "broken-net")
-    wait_ready(pg)
-    pg.click("#extract-btn")
-    expect(pg.locator("#job-result")).to_contain_text("Extraction failed", timeout=LONG)
+    run_to_outcome(pg, "Extraction failed", timeout=LONG)
     pg.wait_for_timeout(1000)  # the validation that follows the run has answered
     expect(pg.locator("#valid-note")).to_be_hidden()
     audit(pg, "a failed run")

@@ -1,8 +1,12 @@
-"""What the browser tests of issue 14 share: axe-core audits inside the page, a page on a given backend."""
+"""What the browser tests of issue 14 share: axe-core audits inside the page, a page on a given backend, and
+the steps most tests take (options filled, ready, Extract and the run's outcome)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +57,54 @@ def wait_ready(pg) -> None:
 
     expect(pg.locator("#valid-note")).to_be_visible()
     expect(pg.locator("#extract-btn")).to_be_enabled()
+
+
+@contextlib.contextmanager
+def page_at(browser, url: str, viewport: dict[str, int] | None = None) -> Iterator[PageOn]:
+    """The page at ``url`` (a launch URL with its token) in its own context, loaded: the weights list answered.
+    Closed on exit (failing on any JavaScript error)."""
+    from playwright.sync_api import expect
+
+    on = PageOn(browser, url, viewport)
+    try:
+        expect(on.page.locator("#weights")).to_be_enabled()
+        yield on
+    finally:
+        on.close()
+
+
+@contextlib.contextmanager
+def backend_and_page(browser, workspace: Path,
+                     extract_fn: Callable[..., Any] | None = None) -> Iterator[tuple[Any, PageOn]]:
+    """A fresh backend on loopback for ``workspace`` (its own port and token) and its page, loaded; both stopped
+    on exit (stopping a backend the test already stopped is harmless)."""
+    from radfeat.server.app import BackgroundServer
+
+    srv = BackgroundServer(workspace, extract_fn=extract_fn).start()
+    try:
+        with page_at(browser, srv.launch_url) as on:
+            yield srv, on
+    finally:
+        srv.stop()
+
+
+def set_root(pg, root: Path, weights: str | None = None, depth: int = 1) -> None:
+    """The input folder at ``depth`` (and the weights, when given); waits for the folder survey."""
+    from playwright.sync_api import expect
+
+    pg.fill("#input-root", str(root))
+    pg.fill("#depth", str(depth))
+    if weights is not None:
+        pg.select_option("#weights", weights)
+    expect(pg.locator("#folders-summary")).to_contain_text("selected")
+
+
+def run_to_outcome(pg, outcome: str = "Extraction finished", timeout: float = 120_000):
+    """Ready, Extract, and ``outcome`` in the run's result box; returns that box."""
+    from playwright.sync_api import expect
+
+    wait_ready(pg)
+    pg.click("#extract-btn")
+    result = pg.locator("#job-result")
+    expect(result).to_contain_text(outcome, timeout=timeout)
+    return result
