@@ -86,8 +86,12 @@ def _drive(ns, env, runs: list[dict], tmp_path: Path) -> list[dict]:
 
 
 def test_in_process_ray_equals_local(ns, data, tiny_weights, tmp_path):
-    """No address: radfeat starts a private Ray itself; nothing is written under HOME or TMPDIR."""
-    raw = {"input": str(data / "data"), "depth": 2, "weights": tiny_weights, "batch_size": 2}
+    """No address: radfeat starts a private Ray itself; nothing is written under HOME or TMPDIR; the items not
+    used are listed as locally."""
+    root = shutil.copytree(data / "data", tmp_path / "data")
+    first = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    (first / "notes.txt").write_text("not an image")  # at the patient level: listed in the skipped file
+    raw = {"input": str(root), "depth": 2, "weights": tiny_weights, "batch_size": 2}
     want = _local({**raw, "output": str(tmp_path / "local.csv")})
     home, tmpdir = tmp_path / "home", tmp_path / "tmpdir"
     home.mkdir()
@@ -103,7 +107,9 @@ def test_in_process_ray_equals_local(ns, data, tiny_weights, tmp_path):
     assert out.read_bytes() == want
     prov = json.loads(out.with_suffix(".json").read_text())
     assert prov["engine"]["name"] == "ray" and prov["engine"]["cluster"]["nodes"] == 1
-    assert prov["counts"]["ok"] == 12
+    assert prov["counts"]["ok"] == 12 and prov["counts"]["skipped_files"] == 1
+    skipped = (tmp_path / "ray.skipped.csv").read_text()
+    assert skipped == (tmp_path / "local.skipped.csv").read_text() and "notes.txt" in skipped
     # Ray writes nothing there (ONNX Runtime 1.32's own device-id files are written by the local engine too)
     written = {str(p.relative_to(d)) for d in (home, tmpdir) for p in d.rglob("*") if p.is_file()}
     ort = {w for w in written if w.startswith(".cache/Microsoft/DeveloperTools/.onnxruntime/") or w == ".ses"}

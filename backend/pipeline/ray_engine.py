@@ -33,10 +33,9 @@ from radfeat.output.columns import sidecar
 from radfeat.output.formats import write_errors, write_json
 from radfeat.output.publish import provenance, publish_table
 from radfeat.output.shards import ShardStore
-from radfeat.pipeline.headers import HeaderPass
 from radfeat.pipeline.progress import Progress, Summary
 from radfeat.pipeline.ray_cluster import Cluster, Plan, connect, plan, release
-from radfeat.pipeline.run import prepare_run
+from radfeat.pipeline.run import RunSetup, account_for_inputs, list_skipped, prepare_run
 
 MAX_BLOCKS = 10_000  # blocks in the dataset of image references
 SHARD_BATCHES = 4  # images per shard = 4 batches: small enough to lose little on a cancel
@@ -48,6 +47,7 @@ def extract_ray(opts: ExtractOptions, report: Callable[[Progress], None], cancel
     t_start = time.perf_counter()
     setup = prepare_run(opts, report, log, on_driver=True)
     ex, output, total = setup.ex, setup.output, len(setup.found.images)
+    list_skipped(setup.found, output, log)
     skipped = [(str(ref.path), reason) for ref, reason in setup.headers.skipped]
     if skipped:
         log(f"{len(skipped)} image(s) skipped: not one of the chosen views ({', '.join(opts.views or [])})")
@@ -66,7 +66,7 @@ def extract_ray(opts: ExtractOptions, report: Callable[[Progress], None], cancel
         run.execute()
     finally:
         release()
-    return run.finish(output, cluster, work, setup.headers, t_start)
+    return run.finish(setup, cluster, work, t_start)
 
 
 class _RayRun:
@@ -146,9 +146,9 @@ class _RayRun:
                 self.errors.append({"path": path, "reason": str(error)})
                 self.log(f"Skipped {path}: {error}")
 
-    def finish(self, output: Path, cluster: Cluster, work: Plan, headers: HeaderPass, t_start: float) -> Summary:
+    def finish(self, setup: RunSetup, cluster: Cluster, work: Plan, t_start: float) -> Summary:
         """Errors file, then (unless cancelled) the final table and the provenance, as the local engine."""
-        opts, store = self.opts, self.store
+        opts, store, output = self.opts, self.store, setup.output
         processed = self.done - self.resumed - len(self.skipped)
         rate = processed / self.elapsed if self.elapsed > 0 and processed else 0.0
         errors = store.all_errors()
@@ -159,8 +159,8 @@ class _RayRun:
                           ok=sum(store.ok.values()), failed=len(errors), skipped=len(self.skipped),
                           resumed=self.resumed, total=self.total,
                           cancelled=self.cancel.is_set() and not store.complete(), images_per_s=rate,
-                          errors=[{"path": p, "reason": r} for p, r in listed], provider=self.ex.provider,
-                          changed=store.changed)
+                          errors=[{"path": p, "reason": r} for p, r in listed], provider=self.ex.provider)
+        account_for_inputs(summary, setup.found, store.changed, 0)  # an image gone since shifts the shards: done again
         write_errors(errors_path, listed)
         if not store.complete() and not self.cancel.is_set():
             from radfeat.pipeline.ray_cluster import RayEngineError
@@ -176,7 +176,7 @@ class _RayRun:
         self.report(Progress("writing", done=self.done, total=self.total, failed=len(errors),
                              message=f"Writing {output.name}"))
         src = store.assemble()
-        publish_table(opts, self.ex, src, store.columns, output, summary, headers, self.log)
+        publish_table(opts, self.ex, src, store.columns, output, summary, setup.headers, self.log)
         store.discard()
         self.ex.finish(summary)
         summary.seconds = time.perf_counter() - t_start

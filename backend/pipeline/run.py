@@ -146,7 +146,7 @@ def _extract_locked(opts: ExtractOptions, found: Discovery, report: Callable[[Pr
     t_start = time.perf_counter()
     setup = prepare_run(opts, report, log, found=found)
     ex, headers, threads, output = setup.ex, setup.headers, setup.threads, setup.output
-    _list_skipped(found, output, log)
+    list_skipped(found, output, log)
     with writing(output):
         partial = PartialTable(output, setup.columns, setup.fingerprint, resume=opts.resume, log=log,
                                options=opts.to_dict())
@@ -162,7 +162,7 @@ def _extract_locked(opts: ExtractOptions, found: Discovery, report: Callable[[Pr
             partial.close()
 
     summary = _summary(output, ex, run, partial, cancelled=cancel.is_set())
-    _account(summary, found, changed, vanished)
+    account_for_inputs(summary, found, changed, vanished)
     with writing(summary.errors_path):
         write_errors(Path(summary.errors_path), [(e["path"], e["reason"]) for e in run.errors])
     if summary.cancelled:
@@ -186,7 +186,7 @@ def _extract_locked(opts: ExtractOptions, found: Discovery, report: Callable[[Pr
     return summary
 
 
-def _account(summary: Summary, found: Discovery, changed: int, vanished: int) -> None:
+def account_for_inputs(summary: Summary, found: Discovery, changed: int, vanished: int) -> None:
     """What the summary says beyond the rows: items not used, clutter ignored, what resume found changed."""
     summary.skipped_files = len(found.skipped)
     summary.skipped_path = str(sidecar(Path(summary.output), ".skipped.csv"))
@@ -231,7 +231,7 @@ def prepare_run(opts: ExtractOptions, report: Callable[[Progress], None], log: C
 
 def _discover(opts: ExtractOptions, root: Path, report: Callable[[Progress], None],
               log: Callable[[str], None]) -> Discovery:
-    """The images at the chosen depth; everything else is counted (and listed by :func:`_list_skipped`)."""
+    """The images at the chosen depth; everything else is counted (and listed by :func:`list_skipped`)."""
     report(Progress("discovering", message=f"Looking for images in {shown(root)}"))
     found = discover(root, opts.depth, opts.select)
     if opts.select is None or not found.images:
@@ -241,7 +241,7 @@ def _discover(opts: ExtractOptions, root: Path, report: Callable[[Progress], Non
     return found
 
 
-def _list_skipped(found: Discovery, output: Path, log: Callable[[str], None]) -> None:
+def list_skipped(found: Discovery, output: Path, log: Callable[[str], None]) -> None:
     """``…skipped.csv``: every file and folder not used, with the reason; hidden clutter only counted."""
     skipped_path = sidecar(output, ".skipped.csv")
     with writing(skipped_path):
