@@ -16,11 +16,17 @@ from typing import Any
 from radfeat.errors import OptionsError, Problem
 from radfeat.extractors import registry
 from radfeat.extractors.registry import ExtractionType
+from radfeat.master_options import (  # noqa: F401  (re-exported: the master table's options are extract options)
+    DEFAULT_DICOM_DATE_COLUMN,
+    MasterTableOptions,
+    is_int,
+    master_date_column,
+    master_patient_column,
+    validate_master_table,
+)
 from radfeat.output.paths import name_problem, path_problem
-from radfeat.pipeline.headers import dicom_problems
 from radfeat.pipeline.limits import DEFAULT_MAX_PIXELS, MAX_MAX_PIXELS
 from radfeat.weights.catalog import Catalog, UnknownWeights
-from radfeat.weights.session import device_problem
 
 __all__ = ["ExtractOptions", "MasterTableOptions", "OptionsError", "Problem", "check", "validate"]
 
@@ -35,21 +41,7 @@ DEFAULT_FILENAME = "image_extracted_features.csv"
 OUTPUT_SUBDIR = Path("DATA") / "extracted_features"
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_]+")  # MEDomics' own rule (^[a-zA-Z0-9_]+$)
-DEFAULT_DICOM_DATE_COLUMN = "date"
-_NAME_RE = {fmt: re.compile(rf"[A-Za-z0-9_]+\.{fmt}") for fmt in FORMATS}
-
-
-@dataclass
-class MasterTableOptions:
-    """Join the rows to a CSV of image dates and keep one patient column (MEDprofiles layout)."""
-
-    dates_csv: str = ""
-    filename_column: str = ""
-    date_column: str = ""
-    patient_level: int = 1
-    patient_id_int: bool = False
-    dates_from_dicom: bool = False  # each image's date from its DICOM header instead of the dates CSV
-    patient_from_dicom: bool = False  # the patient column from PatientID instead of the level_K folder
+_NAME_RE = {fmt: re.compile(rf"[A-Za-z0-9_]+\.{fmt}") for fmt in FORMATS}  # output file names
 
 
 @dataclass(init=False)
@@ -204,11 +196,6 @@ def validate_filename(name: object, fmt: str = "csv") -> str | None:
     return name_problem(name)  # reserved on Windows (CON.csv, NUL.csv …) or too long
 
 
-def is_int(value: object) -> bool:
-    """A whole number that is not a bool (JSON ``true`` is no box size)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]:
     """Return every problem with ``opts`` (empty list when they are valid)."""
     problems = _input_problems(opts, check_paths)
@@ -222,6 +209,8 @@ def validate(opts: ExtractOptions, *, check_paths: bool = True) -> list[Problem]
         from radfeat.output.paths import output_problems  # planted links, names Windows cannot create
 
         problems.extend(Problem(where, message) for where, message in output_problems(opts))
+    from radfeat.pipeline.headers import dicom_problems  # pydicom: only when options are checked
+
     problems.extend(dicom_problems(opts))
     if opts.head is not None:
         from radfeat.fit.apply import head_problems
@@ -309,6 +298,8 @@ def _common_problems(opts: ExtractOptions, kind: ExtractionType | None) -> list[
     if opts.device not in DEVICES:
         add("device", f"Device must be one of: {', '.join(DEVICES)}")
     elif opts.engine != "ray":  # on a Ray cluster the workers' devices count (checked once connected)
+        from radfeat.weights.session import device_problem  # ONNX Runtime: only when options are checked
+
         add("device", device_problem(opts.device))
     if opts.precision not in PRECISIONS:
         add("precision", f"Precision must be one of: {', '.join(PRECISIONS)}")
@@ -342,67 +333,6 @@ def _engine_problems(opts: ExtractOptions, kind: ExtractionType | None) -> list[
     msg = address_problem(opts.ray_address)
     if msg:
         problems.append(Problem("ray_address", msg))
-    return problems
-
-
-def master_date_column(mt: MasterTableOptions) -> str:
-    """The master table's date column: the dates CSV's, or (dates from DICOM headers) ``date`` unless named."""
-    return mt.date_column or (DEFAULT_DICOM_DATE_COLUMN if mt.dates_from_dicom else "")
-
-
-def master_patient_column(mt: MasterTableOptions) -> str:
-    return "PatientID" if mt.patient_from_dicom else f"level_{mt.patient_level}"
-
-
-def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bool = True) -> list[Problem]:
-    problems: list[Problem] = []
-    for key in ("dates_from_dicom", "patient_from_dicom", "patient_id_int"):
-        if not isinstance(getattr(mt, key), bool):
-            problems.append(Problem(f"master_table.{key}", f"Option '{key}' must be true or false"))
-    if mt.dates_from_dicom:
-        if mt.date_column and not _NAME_RE["csv"].fullmatch(mt.date_column + ".csv"):
-            problems.append(Problem("master_table.date_column",
-                                    "Date column name may contain only letters, digits and underscores"))
-    elif not mt.dates_csv:
-        problems.append(Problem("master_table.dates_csv", "Master table needs a CSV of image dates"))
-    elif path_problem(mt.dates_csv, "Dates CSV"):
-        problems.append(Problem("master_table.dates_csv", path_problem(mt.dates_csv, "Dates CSV")))
-    elif check_paths and not Path(mt.dates_csv).expanduser().is_file():
-        problems.append(Problem("master_table.dates_csv", f"Dates CSV not found: {mt.dates_csv}"))
-    else:
-        problems.extend(_dates_csv_problems(mt, check_paths))
-    if not is_int(mt.patient_level) or not (is_int(depth) and 1 <= mt.patient_level <= max(depth, 1)):
-        problems.append(
-            Problem("master_table.patient_level", f"Patient level must be between 1 and the folder depth ({depth})")
-        )
-    return problems
-
-
-def _dates_csv_problems(mt: MasterTableOptions, check_paths: bool) -> list[Problem]:
-    """The dates CSV's columns and dates, read and checked before any extraction (encoding, separator, dates)."""
-    problems: list[Problem] = []
-    columns = None
-    if check_paths:
-        from radfeat.output.dates import read_columns  # pandas: only with a dates CSV
-
-        try:
-            columns = read_columns(Path(mt.dates_csv).expanduser())
-        except ValueError as exc:
-            problems.append(Problem("master_table.dates_csv", str(exc)))
-    for key, label in (("filename_column", "file name"), ("date_column", "date")):
-        col = getattr(mt, key)
-        if not col:
-            problems.append(Problem(f"master_table.{key}", f"Choose the {label} column of the dates CSV"))
-        elif columns is not None and col not in columns:
-            problems.append(Problem(f"master_table.{key}", f"Column '{col}' is not in the dates CSV "
-                                                           f"(its columns: {', '.join(columns)})"))
-    if mt.filename_column and mt.filename_column == mt.date_column:
-        problems.append(Problem("master_table.date_column", "File name and date columns must differ"))
-    elif columns is not None and mt.date_column in columns:
-        from radfeat.output.dates import date_problems
-
-        problems.extend(Problem("master_table.date_column", m)
-                        for m in date_problems(Path(mt.dates_csv).expanduser(), mt.date_column))
     return problems
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 from radfeat.extractors import anatomy_measures as am
-from radfeat.extractors import registry
 from radfeat.extractors.base import BatchResult, Extractor
+from radfeat.extractors.declarations.anatomy import ANATOMY, OWN_MODEL_ARCHITECTURE
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import read_gray
 from radfeat.pipeline.preprocess import make as make_preprocess
@@ -45,7 +45,7 @@ class _Item:
 
 
 class AnatomyExtractor(Extractor):
-    kind = "anatomy"
+    kind = ANATOMY.name
     float64 = True  # pixel coordinates and ratios: keep full precision
 
     def describe(self) -> str:
@@ -173,27 +173,3 @@ class AnatomyExtractor(Extractor):
                         "folder": str(self.folder) if self.masks else None,
                         "ctr": "maximal horizontal heart width / maximal horizontal width of the two lungs"},
         }
-
-
-OWN_MODEL_ARCHITECTURE = "segmentation-onnx"  # a model registered with 'radfeat models add-onnx --task segmentation'
-
-ANATOMY = registry.register(registry.ExtractionType(
-    name=AnatomyExtractor.kind,
-    label="Anatomy",
-    description="Segments 14 anatomical structures (TorchXRayVision's ChestX-Det PSPNet, or your own ONNX "
-                "segmentation model) and measures them: area, bounding box, centroid; cardiothoracic ratio and "
-                "left/right lung area ratio.",
-    extractor=AnatomyExtractor,
-    columns="<prefix>_anatomy_<structure>_area, _bbox_x0…_bbox_y1, _centroid_x, _centroid_y for each structure; "
-            "<prefix>_anatomy_ctr, <prefix>_anatomy_lung_area_ratio; mask_path with mask overlays",
-    order=60,
-    default_stem="image_anatomy_features",
-    weights_kinds=(AnatomyExtractor.kind,),
-    architectures=("pspnet", OWN_MODEL_ARCHITECTURE),
-    weights_word="an anatomical segmentation model",
-    default_weights="chestx-det-pspnet",
-    preprocess=True,
-    options=(registry.Option(
-        "anatomy_masks", "Mask overlays", "bool", False,
-        help="also write an overlay PNG of the masks of each image (listed in the table)"),),
-))

@@ -15,8 +15,9 @@ errors file, cancel, the final formats (CSV, Parquet, ARFF), the master table an
 ``provenance()``          what is recorded beside the table (weights, export, settings)
 ========================  ====================================================================
 
-Each type lives in one module of this package (``densenet.py``, ``encoder.py``, ``onnx_model.py``,
-``fractal.py``, ``saliency.py``), which declares it in :mod:`radfeat.extractors.registry`.  Columns
+Each type is declared in a light module of :mod:`radfeat.extractors.declarations` (see
+:mod:`radfeat.extractors.registry`) and implemented in one module of this package (``densenet.py``,
+``encoder.py``, ``onnx_model.py``, ``fractal.py``, ``saliency.py``, ``anatomy.py``).  Columns
 are named ``<prefix>_<family>_<i or name>``.
 """
 
@@ -102,4 +103,4 @@ def make_extractor(opts: ExtractOptions, wset: Any, threads: int, log: Callable[
         raise ValueError(f"unknown extraction type {opts.type!r}")
     from radfeat.fit.apply import with_heads
 
-    return with_heads(kind.extractor(opts, wset, threads, log))
+    return with_heads(kind.extractor_class()(opts, wset, threads, log))

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from radfeat.extractors import registry
 from radfeat.extractors.base import BatchResult, Extractor
+from radfeat.extractors.declarations.densenet import DENSENET
 from radfeat.output.columns import feature_columns
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import read_gray
@@ -24,7 +24,7 @@ from radfeat.weights.session import EXPORT_OUTPUTS, OnnxSession
 
 
 class DenseNetExtractor(Extractor):
-    kind = "densenet"
+    kind = DENSENET.name
 
     def prepare(self) -> None:
         opts, wset = self.opts, self.wset
@@ -79,23 +79,3 @@ def densenet_provenance(wset: Any, info: Any) -> dict[str, Any]:
         "export": {"onnx": Path(info.path).name, "max_pred_diff": info.max_pred_diff,
                    "max_feat_diff": info.max_feat_diff},
     }
-
-
-DENSENET = registry.register(registry.ExtractionType(
-    name=DenseNetExtractor.kind,
-    label="DenseNet features",
-    description="Runs a TorchXRayVision DenseNet-121 weight set: 1024 dense features and its pathology "
-                "predictions per image.",
-    extractor=DenseNetExtractor,
-    columns="<prefix>_densefeatures_0…1023, <prefix>_predictions_0…17",
-    column_count=1024 + 18,
-    order=10,
-    is_default=True,
-    weights_kinds=(DenseNetExtractor.kind,),
-    architectures=("densenet",),
-    weights_word="a TorchXRayVision DenseNet",
-    catalog_default=True,
-    features=True,
-    int8=True,
-    preprocess=True,
-))

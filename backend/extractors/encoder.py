@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from radfeat.extractors import registry
 from radfeat.extractors.base import BatchResult
+from radfeat.extractors.declarations.encoder import ENCODER
 from radfeat.extractors.densenet import DenseNetExtractor
 from radfeat.output.columns import block_names
 from radfeat.pipeline.discovery import ImageRef
 
 
 class EncoderExtractor(DenseNetExtractor):
-    kind = "encoder"
+    kind = ENCODER.name
 
     def prepare(self) -> None:
         super().prepare()
@@ -60,22 +60,3 @@ class EncoderExtractor(DenseNetExtractor):
         prov["weights"]["architecture"] = self.wset.architecture
         prov["export"]["input_size"] = self.wset.input_size
         return prov
-
-
-ENCODER = registry.register(registry.ExtractionType(
-    name=EncoderExtractor.kind,
-    label="Other encoders",
-    description="Runs another TorchXRayVision encoder: the ResNet-50 at 512 × 512 (2048 features and "
-                "predictions) or the ResNet autoencoder (its latent code).",
-    extractor=EncoderExtractor,
-    columns="<prefix>_resnetfeatures_0…2047, <prefix>_predictions_0…17 (ResNet-50); "
-            "<prefix>_latent_0…4607 (autoencoder)",
-    order=20,
-    weights_kinds=(EncoderExtractor.kind,),
-    architectures=("resnet",),
-    weights_word="a TorchXRayVision encoder",
-    default_weights="resnet50-res512-all",
-    features=True,
-    int8=True,
-    preprocess=True,
-))

@@ -16,19 +16,15 @@ from typing import Any
 
 import numpy as np
 from radfeat.extractors import fractal_math as fractal
-from radfeat.extractors import registry
 from radfeat.extractors.base import BatchResult, Extractor
+from radfeat.extractors.declarations.fractal import FRACTAL
 from radfeat.extractors.fractal_math import FractalWarning, feature_names, fractal_features
-from radfeat.options import is_int
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import read_rgb
 
-DEFAULT_MAX_BOX = 41
-MAX_MAX_BOX = 255
-
 
 class FractalExtractor(Extractor):
-    kind = "fractal"
+    kind = FRACTAL.name
     float64 = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -78,25 +74,3 @@ class FractalExtractor(Extractor):
                                              "percolation_threshold": fractal.PERCOLATION_THRESHOLD,
                                              "definition": "radfeat.extractors.fractal_math (gliding box, chessboard colour "
                                                            "distance, 4-connected clusters)"}}
-
-
-def _max_box_problem(value: object) -> str | None:
-    if not is_int(value) or not 3 <= value <= MAX_MAX_BOX or value % 2 == 0:  # type: ignore[operator]
-        return f"Largest box size must be an odd whole number between 3 and {MAX_MAX_BOX}"
-    return None
-
-
-FRACTAL = registry.register(registry.ExtractionType(
-    name=FractalExtractor.kind,
-    label="Fractal texture",
-    description="Gliding-box lacunarity, fractal dimension and percolation on the original image; "
-                "uses no model weights.",
-    extractor=FractalExtractor,
-    columns="<prefix>_fractal_<feature>: lac_r3…, fd_r…, perc_clusters_r…, perc_percolating_r…, "
-            "perc_largest_r… for each box size, then curve descriptors",
-    order=40,
-    default_stem="image_fractal_features",
-    options=(registry.Option(
-        "max_box", "Largest box size", "int", DEFAULT_MAX_BOX, min=3, max=MAX_MAX_BOX, check=_max_box_problem,
-        help="largest box size, odd, at least 3"),),
-))

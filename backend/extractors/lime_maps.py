@@ -25,54 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from radfeat.errors import Problem
-from radfeat.extractors import registry
 
-SEGMENTATIONS = ("slic", "quickshift")
 KERNEL_WIDTH = 0.25  # lime_image.LimeImageExplainer's default
 ALL_FEATURES = 100000  # explain_instance's default num_features: every superpixel, ranked by weight
-
-
-def missing() -> str | None:
-    """Why LIME cannot run here, or None."""
-    try:
-        import lime.lime_base  # noqa: F401
-        import lime.wrappers.scikit_image  # noqa: F401
-        import skimage.segmentation  # noqa: F401
-    except ImportError:
-        return ("LIME needs the lime and scikit-image packages, which are not installed; "
-                "install them with: pip install 'radfeat[explain]'")
-    return None
-
-
-def _int_check(low: int, high: int, what: str) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-        return None if ok else f"{what} must be a whole number between {low} and {high}"
-    return check
-
-
-# The saliency type's LIME options (declared in radfeat.extractors.saliency's registration).
-OPTIONS = (
-    registry.Option("lime_samples", "LIME samples", "int", 1000, min=10, max=100000,
-                    check=_int_check(10, 100000, "LIME samples"),
-                    help="lime: perturbed images per image (cost grows with it)"),
-    registry.Option("lime_features", "LIME superpixels kept", "int", 5, min=1, max=1000,
-                    check=_int_check(1, 1000, "LIME features"), help="lime: superpixels kept in each map"),
-    registry.Option("lime_segmentation", "LIME superpixels", "choice", "slic", choices=SEGMENTATIONS,
-                    check=lambda v: None if v in SEGMENTATIONS else
-                    f"LIME superpixels must be one of: {', '.join(SEGMENTATIONS)}",
-                    help="lime: superpixel algorithm"),
-    registry.Option("lime_seed", "LIME seed", "int", 0, min=0, max=2**31 - 1,
-                    check=_int_check(0, 2**31 - 1, "LIME seed"),
-                    help="lime: seed of the superpixels and the samples (same seed, same maps)"),
-)
-
-
-def lime_problems(opts: Any) -> list[Problem]:
-    """LIME chosen: the packages must be installed."""
-    lacking = missing()
-    return [Problem("saliency_methods", lacking)] if lacking else []
 
 
 def settings(opts: Any) -> LimeSettings:

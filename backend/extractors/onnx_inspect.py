@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 from radfeat.errors import InvalidInput
-
-CROPS = ("none", "center")
-POOLS = ("none", "avg", "max")
+from radfeat.extractors.declarations.onnx_model import CROPS, POOLS
 
 
 class OnnxModelError(InvalidInput, ValueError):

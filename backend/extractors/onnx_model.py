@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from radfeat.extractors import registry
 from radfeat.extractors.base import BatchResult, Extractor
+from radfeat.extractors.declarations.onnx_model import ONNX
 from radfeat.extractors.onnx_inspect import OnnxModelError, pool_output  # noqa: F401  (OnnxModelError: re-exported)
 from radfeat.output.columns import block_names
 from radfeat.pipeline.discovery import ImageRef
@@ -47,7 +47,7 @@ def load_image(path: Path, channels: int, size: int, crop: str, dicom_voi_lut: b
 
 
 class OnnxExtractor(Extractor):
-    kind = "onnx"
+    kind = ONNX.name
 
     def prepare(self) -> None:
         wset = self.wset
@@ -109,18 +109,3 @@ class OnnxExtractor(Extractor):
         return {"weights": {"name": wset.name, "sha256": self.sha, "source": wset.source, "architecture": "onnx",
                             "input_size": wset.input_size},
                 "onnx_model": {k: v for k, v in self.cfg.items() if k != "families"}}
-
-
-ONNX = registry.register(registry.ExtractionType(
-    name=OnnxExtractor.kind,
-    label="Your ONNX model",
-    description="Runs an image model you registered with “radfeat models add-onnx”; the columns are the "
-                "outputs chosen when it was registered.",
-    extractor=OnnxExtractor,
-    columns="<prefix>_<output>_0…n for each output chosen at registration",
-    order=30,
-    weights_kinds=(OnnxExtractor.kind,),
-    architectures=(OnnxExtractor.kind,),
-    weights_word="an ONNX model",
-    missing_weights="Choose the ONNX model to run (register one with 'radfeat models add-onnx')",
-))

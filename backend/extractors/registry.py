@@ -1,13 +1,18 @@
-"""The extraction-type registry: every type declares itself once, in its own module.
+"""The extraction-type registry: every type declares itself once, in a light declaration module.
 
-A type module of this package (``densenet.py``, ``fractal.py`` …) builds an :class:`ExtractionType`
-— name, label, description, its :class:`Option` fields with defaults and validation, its columns,
-the weight sets it runs and its :class:`~radfeat.extractors.base.Extractor` (load, run, provenance) —
-and passes it to :func:`register` at import time.  :func:`discover` imports every module of the
-package by walking it (the way pyradiomics finds its feature classes by name), so a new type is one
-new file: option validation, the CLI's ``--type`` choices, flags and help, the ``list_types`` RPC
-method, the page's type cards and fields and the bundle (whose recipe walks the package files) all
-read this registry.
+A declaration module (:mod:`radfeat.extractors.declarations`: ``densenet.py``, ``fractal.py`` …)
+builds an :class:`ExtractionType` — name, label, description, its :class:`Option` fields with
+defaults and validation, its columns, the weight sets it runs and where its
+:class:`~radfeat.extractors.base.Extractor` lives (load, run, provenance) — and passes it to
+:func:`register` at import time.  :func:`discover` imports every declaration module by walking that
+package (the way pyradiomics finds its feature classes by name), so a new type is one new declaration
+file (plus its implementation module, unless the declaration holds the class itself): option
+validation, the CLI's ``--type`` choices, flags and help, the ``list_types`` RPC method, the page's
+type cards and fields and the bundle (whose recipe walks the package files) all read this registry.
+
+Declarations import nothing heavy: the extractor is named ``"module:Class"`` and imported on first use
+(:meth:`ExtractionType.extractor_class`), so ``radfeat --help`` and option validation never load
+ONNX Runtime, SciPy or pandas.
 
 Type options travel flat, as before: ``ExtractOptions.max_box``, RPC ``{"max_box": 41}``, CLI
 ``--max-box``.  Their names are unique across types and distinct from the common options.
@@ -79,7 +84,7 @@ class ExtractionType:
     name: str
     label: str
     description: str
-    extractor: type[Extractor]
+    extractor: type[Extractor] | str  # the class, or "module:Class" imported on first use
     columns: str  # human text for the page and the CLI help, e.g. "<prefix>_fractal_<feature>"
     column_count: int | None = None  # columns after level_*/filename, when fixed
     options: tuple[Option, ...] = ()
@@ -104,6 +109,18 @@ class ExtractionType:
     # folders the type writes besides the table (saliency maps); validation refuses links there
     output_folders: Callable[[ExtractOptions], list[Path]] | None = field(default=None, compare=False)
 
+    def extractor_class(self) -> type[Extractor]:
+        """The implementation, imported the first time a run needs it when declared as ``"module:Class"``."""
+        if isinstance(self.extractor, str):
+            module, _, name = self.extractor.partition(":")
+            return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+        return self.extractor
+
+    @property
+    def implemented_in(self) -> str:
+        """The module of the extractor class (without importing it)."""
+        return self.extractor.partition(":")[0] if isinstance(self.extractor, str) else self.extractor.__module__
+
     @property
     def uses_weights(self) -> bool:
         return bool(self.weights_kinds)
@@ -124,8 +141,8 @@ def register(kind: ExtractionType) -> ExtractionType:
     """Add a type (called by its module at import time); refuses a clash of type or option names."""
     with _lock:
         old = _TYPES.get(kind.name)
-        if old is not None and old.extractor.__module__ != kind.extractor.__module__:
-            raise ValueError(f"extraction type '{kind.name}' is already registered by {old.extractor.__module__}")
+        if old is not None and old.implemented_in != kind.implemented_in:
+            raise ValueError(f"extraction type '{kind.name}' is already registered by {old.implemented_in}")
         if old is not None:
             unregister(kind.name)  # the same module imported again (reload)
         for opt in kind.options:
@@ -149,14 +166,15 @@ def unregister(name: str) -> None:
 
 
 def discover() -> None:
-    """Import every module of :mod:`radfeat.extractors` once, so that each type module registers itself."""
+    """Import every module of :mod:`radfeat.extractors.declarations` once, so that each type registers itself."""
     global _discovered
     if _discovered:
         return
     with _lock:
         if _discovered:
             return
-        import radfeat.extractors as package
+        importlib.import_module("radfeat.options")  # fills COMMON_FIELDS, which register() checks names against
+        import radfeat.extractors.declarations as package
 
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("_"):

@@ -47,10 +47,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from radfeat.errors import Problem
-from radfeat.extractors import lime_maps, registry
+from radfeat.extractors import lime_maps
 from radfeat.extractors.base import BatchResult, Extractor
-from radfeat.extractors.densenet import DENSENET, densenet_provenance
+from radfeat.extractors.declarations.saliency import CLASS_METHODS, LISTING_COLUMNS, SALIENCY, saliency_folder
+from radfeat.extractors.densenet import densenet_provenance
 from radfeat.options import ExtractOptions
 from radfeat.pipeline.discovery import ImageRef
 from radfeat.pipeline.images import center_square, read_gray, to_uint8
@@ -58,20 +58,6 @@ from radfeat.pipeline.preprocess import make as make_preprocess
 from radfeat.weights.export import export
 from radfeat.weights.readiness import ensure_weights
 from radfeat.weights.session import OnnxSession
-
-LISTING_COLUMNS = ["pathology", "method", "style", "prediction", "path"]
-SALIENCY_SUBDIR = Path("DATA") / "saliency"
-METHODS = ("gradcam", "gradcampp", "eigencam", "lime")
-CLASS_METHODS = ("gradcam", "gradcampp", "lime")  # one map per pathology (eigencam: one per image)
-
-
-def saliency_folder(opts: ExtractOptions) -> Path:
-    """Where a run's maps go: ``<workspace>/DATA/saliency/<table name>`` (the workspace resolved, nothing below it)."""
-    return Path(opts.workspace).expanduser().resolve() / SALIENCY_SUBDIR / opts.output_path().stem
-
-
-STYLES = ("gray", "colormap", "overlay", "multiply")
-
 
 # ---------------------------------------------------------------------------------------------
 # Maps (NumPy only)
@@ -201,7 +187,7 @@ class _Item:
 
 
 class SaliencyExtractor(Extractor):
-    kind = "saliency"
+    kind = SALIENCY.name
 
     def describe(self) -> str:
         return f"Preparing saliency maps for {self.wset.name}"
@@ -329,67 +315,3 @@ class SaliencyExtractor(Extractor):
 def saliency_pathologies(opts: ExtractOptions, wset: Any) -> list[str]:
     """The pathologies a saliency run maps: the chosen ones, else every label the weight set was trained for."""
     return list(wset.trained_labels) if opts.pathologies is None else list(opts.pathologies)
-
-
-def _str_list_problem(values: object, allowed: tuple[str, ...], what: str) -> str | None:
-    if not isinstance(values, list) or not values:
-        return f"Choose at least one {what}: {', '.join(allowed)}"
-    bad = sorted({str(v) for v in values if v not in allowed})
-    if bad:
-        return f"Unknown {what} '{', '.join(bad)}'; choose from: {', '.join(allowed)}"
-    return None
-
-
-def saliency_problems(opts: ExtractOptions, wset: Any) -> list[Problem]:
-    """Methods, styles and pathologies (checked against the labels the weight set was trained for)."""
-    problems: list[Problem] = []
-    for name, allowed, what in (("saliency_methods", METHODS, "saliency method"), ("styles", STYLES, "map style")):
-        message = _str_list_problem(getattr(opts, name), allowed, what)
-        if message:
-            problems.append(Problem(name, message))
-    if isinstance(opts.saliency_methods, list) and "lime" in opts.saliency_methods:
-        problems.extend(lime_maps.lime_problems(opts))
-    paths = opts.pathologies
-    if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
-        problems.append(Problem("pathologies", "Pathologies must be a list of label names"))
-    elif wset is not None and registry.kind_of(wset.architecture) == DENSENET.name:
-        trained = wset.trained_labels
-        bad = [p for p in paths if p not in trained] if paths is not None else []
-        if bad:
-            problems.append(Problem("pathologies", f"Unknown pathology '{', '.join(bad)}' for weights "
-                                                   f"'{wset.name}'; choose from: {', '.join(trained)}"))
-        methods = opts.saliency_methods
-        wants_class = isinstance(methods, list) and any(m in CLASS_METHODS for m in methods)
-        if wants_class and not (trained if paths is None else paths):
-            problems.append(Problem("pathologies", "Choose at least one pathology to map"))
-    return problems
-
-
-SALIENCY = registry.register(registry.ExtractionType(
-    name=SaliencyExtractor.kind,
-    label="Saliency maps",
-    description="Class activation maps of a DenseNet weight set, saved as PNG files; the table lists them "
-                "with each pathology’s prediction.",
-    extractor=SaliencyExtractor,
-    columns="one row per map: pathology, method, style, prediction, path",
-    column_count=len(LISTING_COLUMNS),
-    order=50,
-    default_stem="image_saliency_maps",
-    weights_kinds=(DENSENET.name,),
-    weights_mismatch="Saliency maps need a DenseNet weight set; '{name}' is {word}",
-    catalog_default=True,
-    preprocess=True,
-    no_master_table="Master table is not available for saliency maps (the result lists image files)",
-    no_ray_engine="Saliency maps run on the local engine only (they write image files)",
-    options=(
-        registry.Option("pathologies", "Pathologies to map", "multichoice", None,
-                        help="labels to map, comma-separated (default: all the weight set was trained for)"),
-        registry.Option("saliency_methods", "Methods", "multichoice", ["gradcam"], choices=METHODS,
-                        help="Grad-CAM and Grad-CAM++ give one map per pathology, Eigen-CAM one per image"),
-        registry.Option("styles", "Map styles", "multichoice", list(STYLES), choices=STYLES,
-                        help="PNG pictures of each map: grey, jet colormap, overlay on the image, image × map"),
-        *lime_maps.OPTIONS,
-    ),
-    check=saliency_problems,
-    output_folders=lambda opts: [saliency_folder(opts)],
-))
