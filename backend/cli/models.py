@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 
 def run(a: argparse.Namespace) -> int:
-    """``radfeat models …``; every refusal is a :class:`RadfeatError` that :func:`main` reports."""
+    """``radfeat models …``; every refusal is a :class:`~radfeat.errors.RadfeatError` that :func:`radfeat.cli.main` reports."""
     if a.models_cmd == "list":
         return _list_models(registration.status(), a.json)
     if a.models_cmd == "add":
