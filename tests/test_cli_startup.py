@@ -59,3 +59,13 @@ def test_the_extractor_of_a_type_is_imported_on_first_use():
             "print(cls.__module__, cls.kind, 'scipy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.split() == ["radfeat.extractors.fractal", "fractal", "True"]
+
+
+def test_every_declared_extractor_resolves_to_its_type():
+    from radfeat.extractors import registry
+    from radfeat.extractors.base import Extractor
+
+    for kind in registry.types():
+        cls = kind.extractor_class()
+        assert issubclass(cls, Extractor) and cls.kind == kind.name, kind.name
+        assert cls.__module__ == kind.implemented_in
