@@ -85,7 +85,6 @@ class _RayRun:
         self.elapsed = 0.0
 
     def _dataset(self) -> Any:
-        import pyarrow as pa
         import ray
         import ray.data
         from radfeat.pipeline.ray_workers import InferenceActor, decode_batch, detach, image_row
@@ -96,11 +95,10 @@ class _RayRun:
         todo = self.store.todo()
         images = self.store.images
         bs = self.ex.batch_size
-        # blocks of whole batches (at most MAX_BLOCKS of them): every batch an actor gets is full, and the
-        # first results come as soon as one batch is decoded
-        per_block = bs * max(1, -(-len(todo) // (bs * MAX_BLOCKS)))
-        rows = [image_row(pos, images[pos]) for pos in todo]
-        ds = ray.data.from_arrow([pa.Table.from_pylist(rows[i:i + per_block]) for i in range(0, len(rows), per_block)])
+        # blocks of about one shard each (at most MAX_BLOCKS): few tasks for Ray Data to schedule (blocks of one
+        # batch each were no faster on 2 cores)
+        blocks = max(1, min(len(todo) // max(1, self.store.size), MAX_BLOCKS)) if todo else 1
+        ds = ray.data.from_items([image_row(pos, images[pos]) for pos in todo], override_num_blocks=blocks)
         ds = ds.map_batches(decode_batch, batch_size=bs, batch_format="numpy", fn_kwargs={"loader": clone},
                             num_cpus=self.work.decode_cpus)
         w = self.work
