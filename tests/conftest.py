@@ -27,6 +27,14 @@ def radfeat_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["RADFEAT_HOME"] = old
 
 
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty radfeat home of this test's own (``RADFEAT_HOME``), not the session's shared one."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("RADFEAT_HOME", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small random DenseNet (growth 8, blocks 2-2-2-2) pickled the way TorchXRayVision stores weights."""

@@ -23,17 +23,29 @@ def _shards(workspace: str) -> int:
 
 
 def rpc_job(workspace: str, options: dict) -> dict:
-    """Start ``options`` as a job of the real backend (in this process), cancel it once some images are done,
-    start it again (cancelled once a shard is written) and follow ``job_status`` to the end; returns both runs' final status and what was seen."""
+    """Start ``options`` as a job of the real backend (in this process), cancel it once a shard is written,
+    start it again and follow ``job_status`` to the end.  Returns, for both runs, the final status, what the
+    polls saw, every progress report the engine made (recorded on its way to the job, so none is missed
+    between two polls) and the page's "Resume" list afterwards."""
     import time
 
     from radfeat.server.app import BackgroundServer
     from radfeat.server.rpc import RpcClient
 
+    reported: list[list] = []
+
+    def recorded(opts, *, progress, cancel, log):
+        def report(p) -> None:
+            reported.append([p.stage, p.done, p.total])
+            progress(p)
+
+        return extract(opts, progress=report, cancel=cancel, log=log)
+
     runs = []
-    with BackgroundServer(workspace) as srv:
+    with BackgroundServer(workspace, extract_fn=recorded) as srv:
         rpc = RpcClient(srv.url, srv.token)
         for cancel in (True, False):
+            reported.clear()
             job = rpc.call("start_extraction", options=options)
             seen = []
             while True:
@@ -44,8 +56,10 @@ def rpc_job(workspace: str, options: dict) -> dict:
                 if st["state"] in ("done", "failed", "cancelled"):
                     break
                 time.sleep(0.1)
-            runs.append({"final": st, "seen": seen, "partial_runs": rpc.call("list_partial_runs")["runs"]})
+            runs.append({"final": st, "seen": seen, "reported": list(reported),
+                         "partial_runs": rpc.call("list_partial_runs")["runs"]})
     return {"runs": runs}
+
 
 if __name__ == "__main__":
     if sys.argv[1] == "--rpc":

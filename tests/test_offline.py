@@ -40,13 +40,6 @@ def _catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sha256: str | None
     return file
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("RADFEAT_HOME", str(path))
-    return path
-
-
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     import radfeat.weights.download
 

@@ -28,13 +28,6 @@ def file_server():
         yield files
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("RADFEAT_HOME", str(path))
-    return path
-
-
 def use_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, sha: str | None = None) -> None:
     """Two DenseNet entries: ``w1`` (the default, downloadable from ``url``) and ``w2`` (no URL)."""
     cat = {"default": "w1", "pathologies": LABELS, "weights": [
