@@ -7,6 +7,7 @@ plus a second ``ray start --address …``), shared by the module.  Tiny models, 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -191,7 +192,8 @@ def test_backend_job_progress_cancel_and_resume(ns, cluster, big, big_want, tiny
     polled = [s[2] for s in second["seen"] if s[1] == "extracting"]
     assert polled == sorted(polled) and polled[-1] <= 40, second["seen"]  # job_status follows the engine
     done = [d for stage, d, _total in second["reported"] if stage == "extracting"]
-    assert done[0] == kept and done == sorted(done) and any(kept < d < 40 for d in done), second["reported"]
+    assert done[0] == kept and done[-1] == 40, second["reported"]
+    assert all(0 <= b - a <= 8 for a, b in itertools.pairwise(done)), second["reported"]  # one per block ≤ a shard
     out = workspace / "DATA" / "extracted_features" / "image_extracted_features.csv"
     assert out.read_bytes() == big_want
 
