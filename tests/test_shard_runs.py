@@ -35,6 +35,7 @@ def test_kept_shards_are_offered_for_resume_by_a_new_backend(workspace):
     for pos in (0, 1, 3):  # shard 0 finished, shard 1 half done
         assert store.add(pos, f"p{pos},img{pos}.jpg,0.{pos}\n", "")
     assert store.add(1, "again", "") is False  # a retried batch's repeat is not recorded twice
+    assert store.add(4, "", "cannot read file")  # shard 2 is written, but a resume does it again: not counted
 
     outside = workspace.parent / "elsewhere.ray-shards"  # a planted link to a folder is not a run
     outside.mkdir()

@@ -20,9 +20,34 @@ from pathlib import Path
 from typing import Any
 
 from radfeat.output.atomic import atomic_open, open_file, remove, write_text_atomic
+from radfeat.output.tabular import count_lines
 from radfeat.pipeline.discovery import ImageRef
 
-_STATE = "state.json"
+SHARDS_SUFFIX = ".ray-shards"
+STATE = "state.json"
+
+
+def shard_folder(output: Path) -> Path:
+    """Where a Ray run keeps the finished shards of ``output``."""
+    return output.with_name(output.name + SHARDS_SUFFIX)
+
+
+def kept_rows(folder: Path) -> tuple[int, float]:
+    """Rows of the shards a resume keeps (manifest written, no failed image) and the newest manifest's time;
+    read by the page's "Resume" list without the run's images."""
+    rows, mtime = 0, folder.stat().st_mtime
+    for manifest in folder.glob("*.json"):
+        if not manifest.stem.isdigit():
+            continue
+        try:
+            meta = json.loads(manifest.read_text())
+            if isinstance(meta, dict) and not meta.get("errors"):
+                with open_file(manifest.with_suffix(".csv"), "rb") as fh:  # never through a link
+                    rows += count_lines(fh)
+                mtime = max(mtime, manifest.stat().st_mtime)
+        except (OSError, ValueError):
+            continue  # a shard being written, or not ours: not kept
+    return rows, mtime
 
 
 def _keys_hash(refs: Sequence[ImageRef]) -> str:
@@ -45,7 +70,7 @@ class ShardStore:
     def __init__(self, output: Path, images: Sequence[ImageRef], size: int, columns: list[str],
                  fingerprint: dict[str, Any], resume: bool, log: Callable[[str], None],
                  options: dict[str, Any] | None = None) -> None:
-        self.dir = output.with_name(output.name + ".ray-shards")
+        self.dir = shard_folder(output)
         # the assembled rows sit beside the output: publishing a CSV is a rename within one folder
         self.table = output.with_name(output.name + ".ray-table.csv")
         self.images = images
@@ -72,12 +97,12 @@ class ShardStore:
                 self._clear()
             self.dir.mkdir(parents=True, exist_ok=True)
             # the options ride along (the page offers "Resume" with them); only the rest decides
-            write_text_atomic(self.dir / _STATE, json.dumps({**state, "options": options}, indent=1, default=str))
+            write_text_atomic(self.dir / STATE, json.dumps({**state, "options": options}, indent=1, default=str))
 
     # -- resume ------------------------------------------------------------------------------------------
     def _state_matches(self, state: dict[str, Any]) -> bool:
         try:
-            kept = json.loads((self.dir / _STATE).read_text())
+            kept = json.loads((self.dir / STATE).read_text())
         except (OSError, ValueError):
             return False
         return isinstance(kept, dict) and {k: kept.get(k) for k in state} == json.loads(json.dumps(state))
@@ -85,7 +110,7 @@ class ShardStore:
     def _clear(self) -> None:
         """Remove what an earlier run left (only our own file names)."""
         for p in self.dir.iterdir():
-            if p.is_file() and not p.is_symlink() and (p.name == _STATE or p.stem.isdigit()):
+            if p.is_file() and not p.is_symlink() and (p.name == STATE or p.stem.isdigit()):
                 p.unlink()
 
     def _keep_finished(self) -> None:

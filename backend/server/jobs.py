@@ -36,7 +36,7 @@ from typing import Any
 from radfeat.errors import Busy, Cancelled, NotFound
 from radfeat.pipeline.progress import Progress
 from radfeat.pipeline.run import extract
-from radfeat.server.partial_runs import SHARDS_SUFFIX, SUFFIX
+from radfeat.server.partial_runs import resumable
 
 log = logging.getLogger("radfeat.server")
 
@@ -165,8 +165,7 @@ class Job:
         """A stopped extraction whose finished rows are kept (``<output>.partial``, or the Ray engine's
         ``<output>.ray-shards/``) can be resumed."""
         stopped = self.kind == "extract" and self.state in ("cancelled", "failed")
-        kept = stopped and (Path(self.output + SUFFIX).is_file()
-                            or Path(self.output + SHARDS_SUFFIX, "state.json").is_file())
+        kept = stopped and resumable(Path(self.output))
         return {"interrupted": bool(kept), "resumable": bool(kept)}
 
 

@@ -17,32 +17,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from radfeat.output.shards import SHARDS_SUFFIX, STATE, kept_rows, shard_folder
+from radfeat.output.tabular import count_lines
+
 SUFFIX = ".partial"
-SHARDS_SUFFIX = ".ray-shards"
-_SHARD_STATE = "state.json"
-
-
-def _lines(path: Path) -> int:
-    with open(path, "rb") as fh:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 22), b""))
 
 
 def _partial_table(entry: Path) -> tuple[Path, int, float, Path]:
     """Output, finished rows (complete lines after the header), modified time and state file."""
-    return (entry.with_name(entry.name[: -len(SUFFIX)]), max(0, _lines(entry) - 1), entry.stat().st_mtime,
-            entry.with_name(entry.name + ".json"))
+    with open(entry, "rb") as fh:
+        rows = max(0, count_lines(fh) - 1)
+    return entry.with_name(entry.name[: -len(SUFFIX)]), rows, entry.stat().st_mtime, entry.with_name(entry.name + ".json")
 
 
 def _shard_folder(entry: Path) -> tuple[Path, int, float, Path]:
-    """Output, rows of the finished shards (a shard counts once its manifest is written), modified time and
-    state file."""
-    rows, mtime = 0, entry.stat().st_mtime
-    for manifest in entry.glob("*.json"):
-        shard = manifest.with_suffix(".csv")
-        if manifest.stem.isdigit() and not shard.is_symlink() and shard.is_file():
-            rows += _lines(shard)
-            mtime = max(mtime, manifest.stat().st_mtime)
-    return entry.with_name(entry.name[: -len(SHARDS_SUFFIX)]), rows, mtime, entry / _SHARD_STATE
+    """Output, rows of the shards a resume keeps, modified time and state file."""
+    rows, mtime = kept_rows(entry)
+    return entry.with_name(entry.name[: -len(SHARDS_SUFFIX)]), rows, mtime, entry / STATE
+
+
+def resumable(output: Path) -> bool:
+    """Whether a stopped run left something to resume: the local engine's partial table or Ray's shards."""
+    return output.with_name(output.name + SUFFIX).is_file() or (shard_folder(output) / STATE).is_file()
 
 
 def _found(entry: Path) -> tuple[Path, int, float, Path] | None:
@@ -50,7 +46,7 @@ def _found(entry: Path) -> tuple[Path, int, float, Path] | None:
         return None
     if entry.name.endswith(SUFFIX) and entry.is_file():
         return _partial_table(entry)
-    if entry.name.endswith(SHARDS_SUFFIX) and (entry / _SHARD_STATE).is_file():
+    if entry.name.endswith(SHARDS_SUFFIX) and (entry / STATE).is_file():
         return _shard_folder(entry)
     return None
 
