@@ -9,8 +9,8 @@ pandas, pydicom, Flask … — is imported through :data:`COMMANDS` only when th
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
+import pkgutil
 import sys
 from collections.abc import Callable
 
@@ -32,8 +32,7 @@ COMMANDS: dict[str, str] = {
 
 def command(name: str) -> Callable[[argparse.Namespace], int | None]:
     """The function that runs command ``name`` (its module imported now)."""
-    module, _, function = COMMANDS[name].partition(":")
-    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+    return pkgutil.resolve_name(COMMANDS[name])  # type: ignore[no-any-return]
 
 
 def fail(msg: str, code: int = 1) -> int:

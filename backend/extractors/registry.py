@@ -112,8 +112,7 @@ class ExtractionType:
     def extractor_class(self) -> type[Extractor]:
         """The implementation, imported the first time a run needs it when declared as ``"module:Class"``."""
         if isinstance(self.extractor, str):
-            module, _, name = self.extractor.partition(":")
-            return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+            return pkgutil.resolve_name(self.extractor)  # type: ignore[no-any-return]
         return self.extractor
 
     @property
