@@ -15,7 +15,7 @@ from radfeat.errors import Problem
 from radfeat.output.paths import path_problem
 
 DEFAULT_DICOM_DATE_COLUMN = "date"
-_COLUMN_RE = re.compile(r"[A-Za-z0-9_]+")
+WORD_RE = re.compile(r"[A-Za-z0-9_]+")  # letters, digits, underscores: column names and prefixes
 
 
 @dataclass
@@ -47,7 +47,7 @@ def validate_master_table(mt: MasterTableOptions, depth: int, *, check_paths: bo
         if not isinstance(getattr(mt, key), bool):
             problems.append(Problem(f"master_table.{key}", f"Option '{key}' must be true or false"))
     if mt.dates_from_dicom:
-        if mt.date_column and not _COLUMN_RE.fullmatch(mt.date_column):
+        if mt.date_column and not WORD_RE.fullmatch(mt.date_column):
             problems.append(Problem("master_table.date_column",
                                     "Date column name may contain only letters, digits and underscores"))
     elif not mt.dates_csv:

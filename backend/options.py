@@ -18,6 +18,7 @@ from radfeat.extractors import registry
 from radfeat.extractors.registry import ExtractionType
 from radfeat.master_options import (  # noqa: F401  (re-exported: the master table's options are extract options)
     DEFAULT_DICOM_DATE_COLUMN,
+    WORD_RE,
     MasterTableOptions,
     is_int,
     master_date_column,
@@ -40,7 +41,6 @@ DEFAULT_PREFIX = "img"
 DEFAULT_FILENAME = "image_extracted_features.csv"
 OUTPUT_SUBDIR = Path("DATA") / "extracted_features"
 
-_PREFIX_RE = re.compile(r"[A-Za-z0-9_]+")  # MEDomics' own rule (^[a-zA-Z0-9_]+$)
 _NAME_RE = {fmt: re.compile(rf"[A-Za-z0-9_]+\.{fmt}") for fmt in FORMATS}  # output file names
 
 
@@ -154,7 +154,7 @@ registry.COMMON_FIELDS.update(f.name for f in fields(ExtractOptions))
 def validate_prefix(prefix: object) -> str | None:
     if not isinstance(prefix, str) or prefix == "":
         return "Column prefix must not be empty"
-    if not _PREFIX_RE.fullmatch(prefix):
+    if not WORD_RE.fullmatch(prefix):  # MEDomics' own rule (^[a-zA-Z0-9_]+$)
         return "Column prefix may contain only letters, digits and underscores"
     return None
 
