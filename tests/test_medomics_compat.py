@@ -14,7 +14,8 @@ from radfeat.output.partial import csv_rows
 from radfeat.pipeline.discovery import discover
 
 
-def test_table_reads_back_like_medomics(tmp_path, radfeat_home, tiny_checkpoint, make_patients):
+def test_table_reads_back_like_medomics(tmp_path, home, tiny_checkpoint, make_patients):
+    """(Its own home: registering the dead-channel weights there leaves the shared test home's default as it is.)"""
     from radfeat.weights.registration import add_weights
 
     ckpt = dead_channel_checkpoint(tiny_checkpoint, tmp_path / "dead.pt")
